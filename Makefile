@@ -1,0 +1,34 @@
+# GPT-2 + OMGD trainer.  `make` builds the CPU trainer, `make test` runs every test.
+CC ?= gcc
+CFLAGS ?= -O3 -march=native
+CFLAGS += -std=c11 -Wall -Wextra -Wno-unused-parameter -fopenmp -D_GNU_SOURCE -I.
+LDLIBS = -lcjson -lopenblas -lm -fopenmp
+
+BUILD = build
+LIB_SRC = $(wildcard common/*.c) $(wildcard model/*.c) $(wildcard data/*.c) $(wildcard omgd/*.c)
+LIB_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
+TEST_SRC = $(wildcard test/test_*.c)
+TEST_BIN = $(patsubst test/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+HEADERS = $(wildcard common/*.h) $(wildcard model/*.h) $(wildcard data/*.h) $(wildcard omgd/*.h)
+
+.PHONY: all tests test clean
+all: train_gpt2
+
+train_gpt2: train_gpt2.c $(LIB_OBJ)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+$(BUILD)/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: test/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+tests: train_gpt2 $(TEST_BIN)
+
+test: tests
+	test/run_tests.sh
+
+clean:
+	rm -rf $(BUILD) train_gpt2

@@ -1,0 +1,83 @@
+// The run configuration: JSON file (cJSON) + command-line overrides.
+//
+//   ./train_gpt2 --config FILE [--set key.path=value ...]
+//
+// Every key has a default (see config.c's key table, the single source of
+// truth, and the README's config reference). Unknown keys, wrong types and
+// out-of-range values are rejected before any work starts with one line:
+//   error: FILE: key.path: expected ..., got ...
+#ifndef COMMON_CONFIG_H
+#define COMMON_CONFIG_H
+
+#include <stdint.h>
+
+#define CONFIG_STR 512
+
+typedef struct {
+    char preset[CONFIG_STR];     // "" | d12 | d24 | d36 | d48 | small CPU presets; fills depth/channels/heads not set explicitly
+    int depth;                   // number of transformer blocks
+    int channels;                // model width C
+    int heads;                   // attention heads (must divide channels)
+    int context;                 // maximum sequence length (position embeddings)
+    int vocab;                   // real vocabulary size (50257 for GPT-2)
+    int padded_vocab;            // 0 = vocab rounded up to a multiple of 128
+    char init_from[CONFIG_STR];  // "" = random init, else an llm.c model file
+    uint64_t seed;               // initialisation seed
+} ModelConfig;
+
+typedef struct {
+    char train[CONFIG_STR];  // glob of training shards
+    char val[CONFIG_STR];    // glob of validation shards ("" = no validation)
+    int shuffle;             // bool: random reshuffling of windows each epoch
+    uint64_t seed;           // data order seed
+} DataConfig;
+
+typedef struct {
+    int batch_size;               // micro-batch size B
+    int seq_len;                  // sequence length T (<= model.context)
+    long long total_batch_tokens; // tokens per optimizer step; 0 = B*T (no accumulation); multiple of B*T
+    int steps;                    // optimizer steps to run
+    int val_every;                // 0 = never (validation also runs at the last step when > 0)
+    int val_steps;                // micro-batches per validation
+    int sample_every;             // 0 = never
+    int sample_tokens;            // tokens generated per sample
+} TrainConfig;
+
+typedef struct {
+    double lr;
+    double min_lr;
+    int warmup_steps;
+    char schedule[16];  // cosine | linear | constant
+    double beta1, beta2, eps;
+    double weight_decay;
+    double grad_clip;   // 0 = no clipping
+} OptimizerConfig;
+
+typedef struct {
+    char dir[CONFIG_STR];   // run directory: log.jsonl, config.json, checkpoints
+    int checkpoint_every;   // 0 = only at the end
+    int keep_last;          // 0 = keep all checkpoints
+    char resume[CONFIG_STR];// "" = fresh run | "latest" | path of a model_*.bin checkpoint
+} OutputConfig;
+
+typedef struct {
+    ModelConfig model;
+    DataConfig data;
+    TrainConfig train;
+    OptimizerConfig optimizer;
+    OutputConfig output;
+    char source[CONFIG_STR];  // the config file name (for messages)
+} Config;
+
+// Fills cfg with defaults, reads --config FILE (optional) and applies every
+// --set key=value in order. Validates everything; on error prints one line
+// and exits with status 1. argv[0] is the program name.
+void config_from_args(Config *cfg, int argc, char **argv);
+// Same, but from an already-split file name and override list (tests).
+void config_load(Config *cfg, const char *path, int nsets, const char *const *sets);
+// Writes the effective configuration (every key) as pretty JSON.
+void config_write_json(const Config *cfg, const char *path);
+// Number of set bits: whether the user gave this key explicitly (file or --set).
+int config_is_set(const Config *cfg, const char *key_path);
+
+#endif

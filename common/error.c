@@ -1,0 +1,59 @@
+#include "error.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+void fail(const char *fmt, ...) {
+    va_list ap;
+    fflush(stdout);
+    fputs("error: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(EXIT_USER_ERROR);
+}
+
+void *xmalloc(size_t size, const char *what) {
+    void *p = malloc(size ? size : 1);
+    if (!p) fail("out of memory allocating %zu bytes for %s", size, what);
+    return p;
+}
+
+void *xcalloc(size_t count, size_t size, const char *what) {
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (!p) fail("out of memory allocating %zu x %zu bytes for %s", count, size, what);
+    return p;
+}
+
+FILE *xfopen(const char *path, const char *mode) {
+    FILE *f = fopen(path, mode);
+    if (!f) fail("%s: cannot open (%s)", path, strerror(errno));
+    return f;
+}
+
+void xfread(void *dst, size_t size, size_t count, FILE *f, const char *path) {
+    size_t got = fread(dst, size, count, f);
+    if (got != count) {
+        if (ferror(f)) fail("%s: read error (%s)", path, strerror(errno));
+        fail("%s: file is truncated (expected %zu more bytes)", path, (count - got) * size);
+    }
+}
+
+void xfwrite(const void *src, size_t size, size_t count, FILE *f, const char *path) {
+    if (fwrite(src, size, count, f) != count) fail("%s: write error (%s)", path, strerror(errno));
+}
+
+void xfclose(FILE *f, const char *path) {
+    if (fclose(f) != 0) fail("%s: error closing file (%s)", path, strerror(errno));
+}
+
+long long xfilesize(FILE *f, const char *path) {
+    long here = ftell(f);
+    if (here < 0 || fseek(f, 0, SEEK_END) != 0) fail("%s: cannot seek (%s)", path, strerror(errno));
+    long end = ftell(f);
+    if (end < 0 || fseek(f, here, SEEK_SET) != 0) fail("%s: cannot seek (%s)", path, strerror(errno));
+    return (long long)end;
+}

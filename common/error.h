@@ -1,0 +1,33 @@
+// One-line fatal errors and checked wrappers around libc calls.
+// Every failure path in the project ends in fail(): it prints
+// "error: <message>" on one line to stderr and exits with status 1.
+#ifndef COMMON_ERROR_H
+#define COMMON_ERROR_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#if defined(__GNUC__)
+#define NORETURN __attribute__((noreturn))
+#define PRINTF_LIKE(a, b) __attribute__((format(printf, a, b)))
+#else
+#define NORETURN
+#define PRINTF_LIKE(a, b)
+#endif
+
+// Exit status used for every user-facing error (bad config, bad file, ...).
+#define EXIT_USER_ERROR 1
+
+void fail(const char *fmt, ...) NORETURN PRINTF_LIKE(1, 2);
+
+void *xmalloc(size_t size, const char *what);
+void *xcalloc(size_t count, size_t size, const char *what);
+FILE *xfopen(const char *path, const char *mode);
+// Reads exactly count items or fails naming the file.
+void xfread(void *dst, size_t size, size_t count, FILE *f, const char *path);
+void xfwrite(const void *src, size_t size, size_t count, FILE *f, const char *path);
+void xfclose(FILE *f, const char *path);
+// Size of an open file in bytes (fails naming the path if it cannot be found).
+long long xfilesize(FILE *f, const char *path);
+
+#endif
