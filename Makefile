@@ -7,7 +7,7 @@ LDLIBS = -lcjson -lopenblas -lm -fopenmp
 BUILD = build
 LIB_SRC = $(wildcard common/*.c) $(wildcard model/*.c) $(wildcard data/*.c) $(wildcard omgd/*.c)
 LIB_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
-TEST_SRC = $(wildcard test/test_*.c)
+TEST_SRC = $(wildcard test/test_*.c) $(wildcard test/tool_*.c)
 TEST_BIN = $(patsubst test/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 HEADERS = $(wildcard common/*.h) $(wildcard model/*.h) $(wildcard data/*.h) $(wildcard omgd/*.h)
 
