@@ -47,7 +47,7 @@ typedef struct {
 } ParamTensor;
 
 typedef struct {
-    GPT2Config config;
+    GPT2Config config;     // the shape this table was built for
     int num_tensors;           // 4 + 12 * L
     ParamTensor *tensors;      // the parameter table, in memory order
     size_t num_params;         // total elements
@@ -61,16 +61,17 @@ void param_table_free(ParamTable *t);
 // Index into t->tensors of the tensor of a kind in a block (block ignored for always-active kinds).
 int param_index(const ParamTable *t, int kind, int block);
 
-// Activations of one forward pass for a fixed (B, T).
+// Activations of one forward pass for a fixed (B, T), kept for the backward
+// pass. Only the post-softmax attention matrix is stored (the backward pass
+// does not need the pre-softmax scores).
 typedef struct {
-    float *encoded;    // (B,T,C)
+    float *encoded;    // (B,T,C)   token + position embedding
     float *ln1;        // (L,B,T,C)
     float *ln1_mean;   // (L,B,T)
     float *ln1_rstd;   // (L,B,T)
     float *qkv;        // (L,B,T,3C)
-    float *atty;       // (L,B,T,C)
-    float *preatt;     // (L,B,NH,T,T)
-    float *att;        // (L,B,NH,T,T)
+    float *atty;       // (L,B,T,C)  attention output before the projection
+    float *att;        // (L,B,NH,T,T) softmax weights (causal: zero above the diagonal)
     float *attproj;    // (L,B,T,C)
     float *residual2;  // (L,B,T,C)
     float *ln2;        // (L,B,T,C)
@@ -83,10 +84,21 @@ typedef struct {
     float *lnf;        // (B,T,C)
     float *lnf_mean;   // (B,T)
     float *lnf_rstd;   // (B,T)
-    float *logits;     // (B,T,Vp)
+    float *logits;     // (B,T,Vp)  reused for dlogits in the backward pass
     float *probs;      // (B,T,Vp)
     float *losses;     // (B,T)
 } Activations;
+
+// Scratch buffers of the backward pass (one layer at a time).
+typedef struct {
+    float *dresidual;  // (B,T,C) gradient of the residual stream
+    float *dln;        // (B,T,C)
+    float *dqkv;       // (B,T,3C)
+    float *datty;      // (B,T,C)
+    float *dfch;       // (B,T,4C)
+    float *datt_row;   // (B,NH,T) per-(b,h) row of attention-weight gradients
+    float *ones;       // (B*T) for bias gradients as a matrix-vector product
+} BackwardScratch;
 
 typedef struct {
     GPT2Config config;
@@ -95,9 +107,11 @@ typedef struct {
     float *grads;         // num_params (NULL until the first backward)
     int B, T;             // activation buffers are sized for this (B, T)
     Activations acts;
-    Activations grads_acts;
-    float *act_memory, *grad_act_memory;
+    BackwardScratch scratch;
+    float *act_memory, *scratch_memory;
+    size_t act_floats;      // size of act_memory
     int *inputs, *targets;  // copies of the last forward's (B,T) batch
+    int has_targets;
     float mean_loss;        // last forward's mean loss, -1 if no targets
 } GPT2;
 
@@ -107,6 +121,8 @@ void gpt2_build(GPT2 *m, const GPT2Config *c);
 // (attprojw, fcprojw) scaled by 1/sqrt(2L), zero biases, LayerNorm weight 1.
 void gpt2_init_random(GPT2 *m, uint64_t seed);
 void gpt2_free(GPT2 *m);
+// Bytes of activations and backward scratch for a (B, T) batch.
+size_t gpt2_activation_bytes(const GPT2Config *c, int B, int T);
 
 // Forward pass on (B,T) token ids; targets may be NULL (inference).
 // Returns the mean cross-entropy over the B*T positions (real vocab only),
