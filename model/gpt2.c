@@ -117,22 +117,32 @@ size_t gpt2_activation_bytes(const GPT2Config *c, int B, int T) {
            sizeof(float);
 }
 
+// Buffers are laid out for the current (B, T) inside memory sized for the
+// largest batch seen so far, so a smaller forward (sampling) does not free
+// and reallocate the training buffers.
 static void ensure_buffers(GPT2 *m, int B, int T) {
-    if (m->act_memory && B == m->B && T == m->T) return;
-    free(m->act_memory);
-    free(m->scratch_memory);
-    free(m->inputs);
-    free(m->targets);
     size_t na = layout_activations(&m->acts, NULL, &m->config, B, T);
     size_t ns = layout_scratch(&m->scratch, NULL, &m->config, B, T);
-    m->act_memory = xmalloc(na * sizeof(float), "activations");
-    m->scratch_memory = xmalloc(ns * sizeof(float), "backward scratch");
+    size_t ntok = (size_t)B * T;
+    if (na > m->act_floats || ns > m->scratch_floats || ntok > m->token_capacity) {
+        free(m->act_memory);
+        free(m->scratch_memory);
+        free(m->inputs);
+        free(m->targets);
+        if (na < m->act_floats) na = m->act_floats;
+        if (ns < m->scratch_floats) ns = m->scratch_floats;
+        if (ntok < m->token_capacity) ntok = m->token_capacity;
+        m->act_memory = xmalloc(na * sizeof(float), "activations");
+        m->scratch_memory = xmalloc(ns * sizeof(float), "backward scratch");
+        m->inputs = xmalloc(ntok * sizeof(int), "input tokens");
+        m->targets = xmalloc(ntok * sizeof(int), "target tokens");
+        m->act_floats = na;
+        m->scratch_floats = ns;
+        m->token_capacity = ntok;
+    }
     layout_activations(&m->acts, m->act_memory, &m->config, B, T);
     layout_scratch(&m->scratch, m->scratch_memory, &m->config, B, T);
     for (size_t i = 0; i < (size_t)B * T; i++) m->scratch.ones[i] = 1.0f;
-    m->act_floats = na;
-    m->inputs = xmalloc((size_t)B * T * sizeof(int), "input tokens");
-    m->targets = xmalloc((size_t)B * T * sizeof(int), "target tokens");
     m->B = B;
     m->T = T;
 }

@@ -105,11 +105,11 @@ typedef struct {
     ParamTable table;
     float *params;        // num_params, block-by-block layout
     float *grads;         // num_params (NULL until the first backward)
-    int B, T;             // activation buffers are sized for this (B, T)
+    int B, T;             // (B, T) of the last forward pass
     Activations acts;
     BackwardScratch scratch;
     float *act_memory, *scratch_memory;
-    size_t act_floats;      // size of act_memory
+    size_t act_floats, scratch_floats, token_capacity;  // allocated sizes
     int *inputs, *targets;  // copies of the last forward's (B,T) batch
     int has_targets;
     float mean_loss;        // last forward's mean loss, -1 if no targets
@@ -127,7 +127,7 @@ size_t gpt2_activation_bytes(const GPT2Config *c, int B, int T);
 // Forward pass on (B,T) token ids; targets may be NULL (inference).
 // Returns the mean cross-entropy over the B*T positions (real vocab only),
 // or -1 if targets is NULL. B, T may change between calls (T <= maxT);
-// activation buffers are reallocated when they grow.
+// activation buffers grow to the largest (B, T) seen and are then reused.
 float gpt2_forward(GPT2 *m, const int *inputs, const int *targets, int B, int T);
 // Sets every parameter gradient to zero.
 void gpt2_zero_grad(GPT2 *m);
