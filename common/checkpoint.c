@@ -76,45 +76,119 @@ long checkpoint_step_from_path(const char *path) {
 
 typedef struct {
     uint32_t magic, version;
-    int64_t step, num_params, loader_state_bytes;
+    uint64_t count;
 } StateHeader;
 
-void train_state_save(const char *path, const TrainState *s) {
-    StateHeader h = {STATE_FILE_MAGIC, STATE_FILE_VERSION, s->step, s->num_params,
-                     (int64_t)s->loader_state_bytes};
-    AtomicFile a;
-    atomic_open(&a, path);
-    atomic_write(&a, &h, sizeof h, 1);
-    atomic_write(&a, s->m, sizeof(float), (size_t)s->num_params);
-    atomic_write(&a, s->v, sizeof(float), (size_t)s->num_params);
-    atomic_write(&a, s->loader_state, 1, s->loader_state_bytes);
-    atomic_commit(&a);
+typedef struct {
+    char name[STATE_SECTION_NAME];
+    uint64_t size;
+} SectionHeader;
+
+void state_writer_open(StateWriter *w, const char *path) {
+    snprintf(w->path, sizeof w->path, "%s", path);
+    atomic_open(&w->file, path);
+    w->count = 0;
+    StateHeader h = {STATE_FILE_MAGIC, STATE_FILE_VERSION, 0};
+    atomic_write(&w->file, &h, sizeof h, 1);
 }
 
-void train_state_load(const char *path, TrainState *s) {
-    FILE *f = xfopen(path, "rb");
-    long long size = xfilesize(f, path);
+static void write_section_header(StateWriter *w, const char *name, uint64_t bytes) {
+    SectionHeader sh;
+    memset(&sh, 0, sizeof sh);
+    if (strlen(name) >= STATE_SECTION_NAME) fail("state section name too long: %s", name);
+    strcpy(sh.name, name);
+    sh.size = bytes;
+    atomic_write(&w->file, &sh, sizeof sh, 1);
+    w->count++;
+}
+
+void state_write_section(StateWriter *w, const char *name, const void *data, uint64_t bytes) {
+    write_section_header(w, name, bytes);
+    atomic_write(&w->file, data, 1, (size_t)bytes);
+}
+
+void state_write_zeros(StateWriter *w, const char *name, uint64_t bytes) {
+    static const char zeros[1 << 16];
+    write_section_header(w, name, bytes);
+    for (uint64_t done = 0; done < bytes;) {
+        uint64_t n = bytes - done < sizeof zeros ? bytes - done : sizeof zeros;
+        atomic_write(&w->file, zeros, 1, (size_t)n);
+        done += n;
+    }
+}
+
+void state_writer_commit(StateWriter *w) {
+    StateHeader h = {STATE_FILE_MAGIC, STATE_FILE_VERSION, w->count};
+    if (fflush(w->file.f) != 0 || fseek(w->file.f, 0, SEEK_SET) != 0 ||
+        fwrite(&h, sizeof h, 1, w->file.f) != 1)
+        fail("%s: write failed (%s)", w->path, strerror(errno));
+    atomic_commit(&w->file);
+}
+
+void state_reader_open(StateReader *r, const char *path) {
+    memset(r, 0, sizeof *r);
+    snprintf(r->path, sizeof r->path, "%s", path);
+    r->f = xfopen(path, "rb");
+    long long size = xfilesize(r->f, path);
     StateHeader h;
     if (size < (long long)sizeof h) fail("%s: truncated state file (%lld bytes)", path, size);
-    xfread(&h, sizeof h, 1, f, path);
+    xfread(&h, sizeof h, 1, r->f, path);
     if (h.magic != STATE_FILE_MAGIC) fail("%s: not a training state file (bad magic)", path);
     if (h.version != STATE_FILE_VERSION)
         fail("%s: state file version %u, expected %d", path, h.version, STATE_FILE_VERSION);
-    if (h.num_params != s->num_params)
-        fail("%s: holds optimizer state for %lld parameters, the model has %lld", path,
-             (long long)h.num_params, (long long)s->num_params);
-    if (h.loader_state_bytes != (int64_t)s->loader_state_bytes)
-        fail("%s: data-loader state of %lld bytes, expected %zu", path,
-             (long long)h.loader_state_bytes, s->loader_state_bytes);
-    long long expected = (long long)sizeof h + 8LL * h.num_params + h.loader_state_bytes;
-    if (size != expected)
-        fail("%s: file is %lld bytes, expected %lld (truncated?)", path, size, expected);
-    if (h.step < 0) fail("%s: negative step %lld", path, (long long)h.step);
-    s->step = h.step;
-    xfread(s->m, sizeof(float), (size_t)h.num_params, f, path);
-    xfread(s->v, sizeof(float), (size_t)h.num_params, f, path);
-    xfread(s->loader_state, 1, s->loader_state_bytes, f, path);
-    fclose(f);
+    if (h.count > 1000000) fail("%s: implausible section count %llu", path, (unsigned long long)h.count);
+    r->count = h.count;
+    r->names = xcalloc(h.count, STATE_SECTION_NAME, "state sections");
+    r->sizes = xcalloc(h.count, sizeof(uint64_t), "state sections");
+    r->offsets = xcalloc(h.count, sizeof(uint64_t), "state sections");
+    uint64_t pos = sizeof h;
+    for (uint64_t i = 0; i < h.count; i++) {
+        SectionHeader sh;
+        if (pos + sizeof sh > (uint64_t)size)
+            fail("%s: truncated state file (section %llu of %llu missing)", path,
+                 (unsigned long long)i + 1, (unsigned long long)h.count);
+        if (fseek(r->f, (long)pos, SEEK_SET) != 0) fail("%s: cannot seek", path);
+        xfread(&sh, sizeof sh, 1, r->f, path);
+        if (memchr(sh.name, '\0', STATE_SECTION_NAME) == NULL)
+            fail("%s: corrupt section header %llu", path, (unsigned long long)i);
+        pos += sizeof sh;
+        if (sh.size > (uint64_t)size - pos)
+            fail("%s: truncated state file (section \"%s\" needs %llu bytes, %llu left)", path,
+                 sh.name, (unsigned long long)sh.size, (unsigned long long)((uint64_t)size - pos));
+        memcpy(r->names[i], sh.name, STATE_SECTION_NAME);
+        r->sizes[i] = sh.size;
+        r->offsets[i] = pos;
+        pos += sh.size;
+    }
+    if (pos != (uint64_t)size)
+        fail("%s: %lld bytes after the last section (corrupt file?)", path, size - (long long)pos);
+}
+
+static long find_section(const StateReader *r, const char *name) {
+    for (uint64_t i = 0; i < r->count; i++)
+        if (strncmp(r->names[i], name, STATE_SECTION_NAME) == 0) return (long)i;
+    return -1;
+}
+
+int state_has_section(const StateReader *r, const char *name) { return find_section(r, name) >= 0; }
+
+void state_read_section(StateReader *r, const char *name, void *dst, uint64_t bytes) {
+    long i = find_section(r, name);
+    if (i < 0) fail("%s: state file has no \"%s\" section (written by another mode or version?)", r->path, name);
+    if (r->sizes[i] != bytes)
+        fail("%s: section \"%s\" holds %llu bytes, expected %llu (a different model or setting?)",
+             r->path, name, (unsigned long long)r->sizes[i], (unsigned long long)bytes);
+    if (!dst) return;
+    if (fseek(r->f, (long)r->offsets[i], SEEK_SET) != 0) fail("%s: cannot seek", r->path);
+    xfread(dst, 1, (size_t)bytes, r->f, r->path);
+}
+
+void state_reader_close(StateReader *r) {
+    if (r->f) fclose(r->f);
+    free(r->names);
+    free(r->sizes);
+    free(r->offsets);
+    memset(r, 0, sizeof *r);
 }
 
 void checkpoint_prune(const char *dir, int keep_last) {

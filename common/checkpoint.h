@@ -1,7 +1,8 @@
 // Checkpoints in the run directory, named as llm.c names them:
 //   model_SSSSSSSS.bin   weights after S optimizer steps (llm.c model file)
 //   state_SSSSSSSS.bin   everything else needed to continue exactly:
-//                        step, AdamW moments, data-loader position
+//                        step, optimizer moments, mask schedule and
+//                        data-loader positions (sections, see below)
 // The state file is written after the model file, both atomically, so a
 // checkpoint counts as complete only when its state file exists.
 #ifndef COMMON_CHECKPOINT_H
@@ -10,16 +11,47 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/atomic_file.h"
+
 #define STATE_FILE_MAGIC 0x4F4D4744u  // "OMGD"
-#define STATE_FILE_VERSION 1
+#define STATE_FILE_VERSION 2
+#define STATE_SECTION_NAME 32
+
+// A state file is a header and a list of named sections:
+//   header:  uint32 magic, uint32 version, uint64 number of sections
+//   section: char name[32] (NUL-padded), uint64 size in bytes, then the bytes
+// Every trainer writes the sections it needs (step, optimizer moments,
+// schedule and data-loader positions, ...); the reader checks that each
+// section it asks for exists with the expected size.
+typedef struct {
+    char path[4096];
+    AtomicFile file;
+    uint64_t count;
+} StateWriter;
+
+void state_writer_open(StateWriter *w, const char *path);
+void state_write_section(StateWriter *w, const char *name, const void *data, uint64_t bytes);
+// A section of `bytes` zero bytes (e.g. moments a parameter group never had).
+void state_write_zeros(StateWriter *w, const char *name, uint64_t bytes);
+// Rewrites the header's section count, then commits atomically.
+void state_writer_commit(StateWriter *w);
 
 typedef struct {
-    int64_t step;              // optimizer steps done (the next step to run)
-    int64_t num_params;        // length of m and v
-    float *m, *v;              // AdamW moments
-    void *loader_state;        // opaque data-loader position
-    size_t loader_state_bytes;
-} TrainState;
+    char path[4096];
+    FILE *f;
+    uint64_t count;
+    char (*names)[STATE_SECTION_NAME];
+    uint64_t *sizes, *offsets;
+} StateReader;
+
+// Opens and validates the whole file's structure (magic, version, section
+// headers against the file length); fails naming the file.
+void state_reader_open(StateReader *r, const char *path);
+// Reads section `name`, which must hold exactly `bytes` bytes; dst may be
+// NULL to only check that it exists.
+void state_read_section(StateReader *r, const char *name, void *dst, uint64_t bytes);
+int state_has_section(const StateReader *r, const char *name);
+void state_reader_close(StateReader *r);
 
 void checkpoint_model_path(char *buf, size_t cap, const char *dir, long step);
 void checkpoint_state_path(char *buf, size_t cap, const char *dir, long step);
@@ -27,12 +59,6 @@ void checkpoint_state_path(char *buf, size_t cap, const char *dir, long step);
 long checkpoint_find_latest(const char *dir);
 // Step of a path named .../model_SSSSSSSS.bin, or fails naming it.
 long checkpoint_step_from_path(const char *path);
-
-void train_state_save(const char *path, const TrainState *s);
-// Reads into s; s->m, s->v, s->loader_state must be allocated with the
-// expected sizes (s->num_params, s->loader_state_bytes); any mismatch fails
-// naming the file.
-void train_state_load(const char *path, TrainState *s);
 
 // Deletes complete checkpoints older than the newest keep_last ones
 // (keep_last <= 0 keeps everything).

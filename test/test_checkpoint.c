@@ -48,9 +48,13 @@ static void expect_load_error(const char *name, const void *data, size_t n, cons
           "exit %d, message: %s", rc, err);
 }
 
-static TrainState *state_arg;
 static const char *state_path_arg;
-static void state_child(void *arg) { train_state_load(state_path_arg, state_arg); }
+static uint64_t state_bytes_arg;
+static void state_child(void *arg) {
+    StateReader r;
+    state_reader_open(&r, state_path_arg);
+    state_read_section(&r, "adamw.m", NULL, state_bytes_arg);
+}
 
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/test_checkpoint_XXXXXX");
@@ -145,60 +149,72 @@ int main(void) {
         CHECK(rc == 1 && is_one_line_error(err, missing), "missing model file", "exit %d: %s", rc, err);
     }
 
-    // state file round trip and rejection
+    // state file: sections round trip and rejection
     size_t np = a.table.num_params;
     float *m = xmalloc(np * 4, "m"), *v = xmalloc(np * 4, "v");
     for (size_t i = 0; i < np; i++) {
         m[i] = (float)i * 0.5f;
         v[i] = 1.0f / (float)(i + 1);
     }
-    char loader[40];
-    for (int i = 0; i < 40; i++) loader[i] = (char)(i * 7);
-    TrainState s = {.step = 7, .num_params = (int64_t)np, .m = m, .v = v, .loader_state = loader,
-                    .loader_state_bytes = sizeof loader};
+    int64_t step = 7;
     char spath[512];
     checkpoint_state_path(spath, sizeof spath, dir, 7);
-    train_state_save(spath, &s);
+    StateWriter w;
+    state_writer_open(&w, spath);
+    state_write_section(&w, "step", &step, sizeof step);
+    state_write_section(&w, "adamw.m", m, np * 4);
+    state_write_zeros(&w, "zeros", 100000);
+    state_write_section(&w, "adamw.v", v, np * 4);
+    state_writer_commit(&w);
     float *m2 = xcalloc(np, 4, "m2"), *v2 = xcalloc(np, 4, "v2");
-    char loader2[40] = {0};
-    TrainState r = {.num_params = (int64_t)np, .m = m2, .v = v2, .loader_state = loader2,
-                    .loader_state_bytes = sizeof loader2};
-    train_state_load(spath, &r);
-    CHECK(r.step == 7 && memcmp(m, m2, np * 4) == 0 && memcmp(v, v2, np * 4) == 0 &&
-              memcmp(loader, loader2, sizeof loader) == 0,
-          "state file round trip", "contents differ");
+    char *z = xmalloc(100000, "zeros");
+    memset(z, 1, 100000);
+    int64_t step2 = 0;
+    StateReader r;
+    state_reader_open(&r, spath);
+    state_read_section(&r, "adamw.v", v2, np * 4);  // any order
+    state_read_section(&r, "step", &step2, sizeof step2);
+    state_read_section(&r, "adamw.m", m2, np * 4);
+    state_read_section(&r, "zeros", z, 100000);
+    int zero = 1;
+    for (int i = 0; i < 100000; i++) zero &= z[i] == 0;
+    CHECK(step2 == 7 && memcmp(m, m2, np * 4) == 0 && memcmp(v, v2, np * 4) == 0 && zero &&
+              !state_has_section(&r, "nope"),
+          "state file sections round trip", "contents differ");
+    state_reader_close(&r);
     CHECK(checkpoint_find_latest(dir) == 7, "latest complete checkpoint found", "got %ld",
           checkpoint_find_latest(dir));
 
     size_t sn;
     char *sfile = read_all(spath, &sn);
-    struct { const char *name; size_t len; int corrupt_magic; const char *needle; } cases[] = {
-        {"state_truncated", sn - 3, 0, "truncated"},
-        {"state_empty", 0, 0, "truncated"},
-        {"state_bad_magic", sn, 1, "magic"},
+    struct { const char *name; size_t len; int corrupt_byte; const char *needle; } cases[] = {
+        {"state_truncated", sn - 3, -1, "truncated"},
+        {"state_cut_in_header", 20, -1, "truncated"},
+        {"state_empty", 0, -1, "truncated"},
+        {"state_bad_magic", sn, 0, "magic"},
+        {"state_bad_version", sn, 4, "version"},
+        {"state_bad_section_size", sn, 16 + 32 + 7, "truncated"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char p2[600], err[1024], label[128];
         snprintf(p2, sizeof p2, "%s/%s.bin", dir, cases[i].name);
-        if (cases[i].corrupt_magic) sfile[0] ^= 0x55;
+        if (cases[i].corrupt_byte >= 0) sfile[cases[i].corrupt_byte] ^= 0x55;
         write_bytes(p2, sfile, cases[i].len);
-        if (cases[i].corrupt_magic) sfile[0] ^= 0x55;
-        state_arg = &r;
+        if (cases[i].corrupt_byte >= 0) sfile[cases[i].corrupt_byte] ^= 0x55;
         state_path_arg = p2;
+        state_bytes_arg = np * 4;
         int rc = run_in_child(state_child, NULL, err, sizeof err);
         snprintf(label, sizeof label, "state file rejected: %s", cases[i].name);
         CHECK(rc == 1 && is_one_line_error(err, p2) && strstr(err, cases[i].needle), label,
               "exit %d: %s", rc, err);
     }
     {
-        // state for a different model size
+        // moments of a different model size
         char err[1024];
-        TrainState wrong = r;
-        wrong.num_params = (int64_t)np + 1;
-        state_arg = &wrong;
         state_path_arg = spath;
+        state_bytes_arg = np * 4 + 4;
         int rc = run_in_child(state_child, NULL, err, sizeof err);
-        CHECK(rc == 1 && is_one_line_error(err, "parameters"), "state file of another model rejected",
+        CHECK(rc == 1 && is_one_line_error(err, "adamw.m"), "state section of another size rejected",
               "exit %d: %s", rc, err);
     }
 
@@ -208,8 +224,10 @@ int main(void) {
         checkpoint_model_path(p3, sizeof p3, dir, st);
         model_file_save(&a, p3);
         checkpoint_state_path(p3, sizeof p3, dir, st);
-        s.step = st;
-        train_state_save(p3, &s);
+        StateWriter w3;
+        state_writer_open(&w3, p3);
+        state_write_section(&w3, "step", &st, sizeof st);
+        state_writer_commit(&w3);
     }
     checkpoint_prune(dir, 2);
     char p4[512];
@@ -222,7 +240,7 @@ int main(void) {
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) printf("warning: could not remove %s\n", dir);
-    free(file); free(bad); free(sfile); free(m); free(v); free(m2); free(v2);
+    free(file); free(bad); free(sfile); free(m); free(v); free(m2); free(v2); free(z);
     gpt2_free(&a);
     gpt2_free(&b);
     CHECK_EXIT();
