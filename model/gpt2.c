@@ -15,6 +15,11 @@ static float *tensor_ptr(float *base, const ParamTable *t, int kind, int l) {
     return base + t->tensors[param_index(t, kind, l)].offset;
 }
 
+// Gradient of tensor `kind` of block l, or NULL when that tensor is frozen.
+static float *grad_ptr(const GPT2 *m, int kind, int l) {
+    return m->grad_of[param_index(&m->table, kind, l)];
+}
+
 void gpt2_build(GPT2 *m, const GPT2Config *c) {
     memset(m, 0, sizeof *m);
     if (c->num_layers <= 0 || c->channels <= 0 || c->num_heads <= 0 || c->max_seq_len <= 0 ||
@@ -57,6 +62,7 @@ void gpt2_init_random(GPT2 *m, uint64_t seed) {
 void gpt2_free(GPT2 *m) {
     free(m->params);
     free(m->grads);
+    free(m->grad_of);
     free(m->act_memory);
     free(m->scratch_memory);
     free(m->inputs);
@@ -211,9 +217,31 @@ float gpt2_forward(GPT2 *m, const int *inputs, const int *targets, int B, int T)
     return m->mean_loss;
 }
 
+void gpt2_set_trainable(GPT2 *m, const uint8_t *trainable) {
+    const ParamTable *t = &m->table;
+    if (!m->grad_of) m->grad_of = xcalloc((size_t)t->num_tensors, sizeof(float *), "gradient table");
+    size_t total = 0;
+    for (int i = 0; i < t->num_tensors; i++)
+        if (!trainable || trainable[i]) total += t->tensors[i].numel;
+    if (total != m->grad_floats || !m->grads) {
+        free(m->grads);
+        m->grads = xmalloc((total ? total : 1) * sizeof(float), "parameter gradients");
+        m->grad_floats = total;
+    }
+    size_t off = 0;
+    for (int i = 0; i < t->num_tensors; i++) {
+        if (!trainable || trainable[i]) {
+            m->grad_of[i] = m->grads + off;
+            off += t->tensors[i].numel;
+        } else {
+            m->grad_of[i] = NULL;
+        }
+    }
+}
+
 void gpt2_zero_grad(GPT2 *m) {
-    if (!m->grads) m->grads = xmalloc(m->table.num_params * sizeof(float), "parameter gradients");
-    memset(m->grads, 0, m->table.num_params * sizeof(float));
+    if (!m->grads) gpt2_set_trainable(m, NULL);
+    memset(m->grads, 0, m->grad_floats * sizeof(float));
 }
 
 void gpt2_backward(GPT2 *m, float loss_scale) {
@@ -223,7 +251,7 @@ void gpt2_backward(GPT2 *m, float loss_scale) {
     int B = m->B, T = m->T, L = c->num_layers, C = c->channels, NH = c->num_heads;
     int V = c->vocab_size, Vp = c->padded_vocab_size, BT = B * T;
     const ParamTable *t = &m->table;
-    float *p = m->params, *g = m->grads;
+    float *p = m->params;
     Activations *a = &m->acts;
     BackwardScratch *s = &m->scratch;
 
@@ -231,11 +259,11 @@ void gpt2_backward(GPT2 *m, float loss_scale) {
     float *dlogits = a->logits;  // logits are no longer needed
     softmax_crossentropy_backward(dlogits, a->probs, m->targets, loss_scale / (float)BT, BT, V, Vp);
     memset(s->dln, 0, (size_t)BT * C * sizeof(float));
-    matmul_backward(s->dln, tensor_ptr(g, t, T_WTE, 0), NULL, dlogits, a->lnf,
+    matmul_backward(s->dln, grad_ptr(m, T_WTE, 0), NULL, dlogits, a->lnf,
                     tensor_ptr(p, t, T_WTE, 0), s->ones, BT, C, Vp);
     memset(s->dresidual, 0, (size_t)BT * C * sizeof(float));
     float *last = a->residual3 + (size_t)(L - 1) * BT * C;
-    layernorm_backward(s->dresidual, tensor_ptr(g, t, T_LNFW, 0), tensor_ptr(g, t, T_LNFB, 0),
+    layernorm_backward(s->dresidual, grad_ptr(m, T_LNFW, 0), grad_ptr(m, T_LNFB, 0),
                        s->dln, last, tensor_ptr(p, t, T_LNFW, 0), a->lnf_mean, a->lnf_rstd, BT, C);
 
     // s->dresidual now holds d(loss)/d(residual3 of block L-1); walk down the blocks
@@ -250,29 +278,29 @@ void gpt2_backward(GPT2 *m, float loss_scale) {
 
         // residual3 = residual2 + fcproj: both get dresidual (dresidual keeps serving residual2)
         memset(s->dfch, 0, (size_t)BT * 4 * C * sizeof(float));
-        matmul_backward(s->dfch, tensor_ptr(g, t, T_FCPROJW, l), tensor_ptr(g, t, T_FCPROJB, l),
+        matmul_backward(s->dfch, grad_ptr(m, T_FCPROJW, l), grad_ptr(m, T_FCPROJB, l),
                         s->dresidual, fch_gelu, tensor_ptr(p, t, T_FCPROJW, l), s->ones, BT, 4 * C,
                         C);
         gelu_backward(s->dfch, fch, BT * 4 * C);  // d(fch_gelu) -> d(fch), in place
         memset(s->dln, 0, (size_t)BT * C * sizeof(float));
-        matmul_backward(s->dln, tensor_ptr(g, t, T_FCW, l), tensor_ptr(g, t, T_FCB, l), s->dfch,
+        matmul_backward(s->dln, grad_ptr(m, T_FCW, l), grad_ptr(m, T_FCB, l), s->dfch,
                         ln2, tensor_ptr(p, t, T_FCW, l), s->ones, BT, C, 4 * C);
-        layernorm_backward(s->dresidual, tensor_ptr(g, t, T_LN2W, l), tensor_ptr(g, t, T_LN2B, l),
+        layernorm_backward(s->dresidual, grad_ptr(m, T_LN2W, l), grad_ptr(m, T_LN2B, l),
                            s->dln, residual2, tensor_ptr(p, t, T_LN2W, l), ln2_mean, ln2_rstd, BT,
                            C);
         // residual2 = residual + attproj
         memset(s->datty, 0, (size_t)BT * C * sizeof(float));
-        matmul_backward(s->datty, tensor_ptr(g, t, T_ATTPROJW, l), tensor_ptr(g, t, T_ATTPROJB, l),
+        matmul_backward(s->datty, grad_ptr(m, T_ATTPROJW, l), grad_ptr(m, T_ATTPROJB, l),
                         s->dresidual, atty, tensor_ptr(p, t, T_ATTPROJW, l), s->ones, BT, C, C);
         memset(s->dqkv, 0, (size_t)BT * 3 * C * sizeof(float));
         attention_backward(s->dqkv, s->datt_row, s->datty, qkv, att, B, T, C, NH);
         memset(s->dln, 0, (size_t)BT * C * sizeof(float));
-        matmul_backward(s->dln, tensor_ptr(g, t, T_QKVW, l), tensor_ptr(g, t, T_QKVB, l), s->dqkv,
+        matmul_backward(s->dln, grad_ptr(m, T_QKVW, l), grad_ptr(m, T_QKVB, l), s->dqkv,
                         ln1, tensor_ptr(p, t, T_QKVW, l), s->ones, BT, C, 3 * C);
-        layernorm_backward(s->dresidual, tensor_ptr(g, t, T_LN1W, l), tensor_ptr(g, t, T_LN1B, l),
+        layernorm_backward(s->dresidual, grad_ptr(m, T_LN1W, l), grad_ptr(m, T_LN1B, l),
                            s->dln, residual, tensor_ptr(p, t, T_LN1W, l), ln1_mean, ln1_rstd, BT,
                            C);
     }
-    encoder_backward(tensor_ptr(g, t, T_WTE, 0), tensor_ptr(g, t, T_WPE, 0), s->dresidual,
+    encoder_backward(grad_ptr(m, T_WTE, 0), grad_ptr(m, T_WPE, 0), s->dresidual,
                      m->inputs, B, T, C);
 }

@@ -104,7 +104,11 @@ typedef struct {
     GPT2Config config;
     ParamTable table;
     float *params;        // num_params, block-by-block layout
-    float *grads;         // num_params (NULL until the first backward)
+    // Gradients exist for the trainable tensors only, packed in table order
+    // (so with every tensor trainable, grads has the parameter layout).
+    float *grads;         // grad_floats floats (NULL until set_trainable/zero_grad)
+    size_t grad_floats;
+    float **grad_of;      // num_tensors: each tensor's gradient in grads, NULL when frozen
     int B, T;             // (B, T) of the last forward pass
     Activations acts;
     BackwardScratch scratch;
@@ -129,11 +133,17 @@ size_t gpt2_activation_bytes(const GPT2Config *c, int B, int T);
 // or -1 if targets is NULL. B, T may change between calls (T <= maxT);
 // activation buffers grow to the largest (B, T) seen and are then reused.
 float gpt2_forward(GPT2 *m, const int *inputs, const int *targets, int B, int T);
-// Sets every parameter gradient to zero.
+// Chooses which tensors get gradients (trainable[i] for table index i; NULL
+// = all) and sizes m->grads for exactly those. Frozen tensors cost neither
+// gradient memory nor weight-gradient work in the backward pass.
+void gpt2_set_trainable(GPT2 *m, const uint8_t *trainable);
+// Sets the gradients of the trainable tensors to zero (all tensors are
+// trainable if set_trainable was never called).
 void gpt2_zero_grad(GPT2 *m);
 // Backward pass of the last forward (which must have had targets).
-// Accumulates into m->grads the gradient of loss_scale * mean loss:
-// pass 1/grad_accum_steps for gradient accumulation.
+// Accumulates into the trainable tensors' gradients the gradient of
+// loss_scale * mean loss (pass 1/grad_accum_steps for accumulation).
+// Activation gradients still flow through frozen tensors.
 void gpt2_backward(GPT2 *m, float loss_scale);
 
 #endif
