@@ -3,7 +3,7 @@
 #define TEST_CHECK_H
 #include <stdio.h>
 
-static int check_failures = 0;
+static int check_failures __attribute__((unused)) = 0;
 
 #define CHECK(cond, name, ...)                                   \
     do {                                                         \
@@ -26,7 +26,7 @@ static int check_failures = 0;
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-static int run_in_child(void (*fn)(void *), void *arg, char *err, size_t cap) {
+static inline int run_in_child(void (*fn)(void *), void *arg, char *err, size_t cap) {
     int fds[2];
     if (pipe(fds) != 0) return -1;
     fflush(stdout);
@@ -56,7 +56,7 @@ static int run_in_child(void (*fn)(void *), void *arg, char *err, size_t cap) {
 }
 
 // Whether s is exactly one line starting with "error: " and containing needle.
-static int is_one_line_error(const char *s, const char *needle) {
+static inline int is_one_line_error(const char *s, const char *needle) {
     size_t n = strlen(s);
     if (strncmp(s, "error: ", 7) != 0 || n == 0 || s[n - 1] != '\n') return 0;
     if (memchr(s, '\n', n - 1) != NULL) return 0;
