@@ -31,21 +31,11 @@ float grad_clip_factor(float norm, float max_norm) {
 
 void adamw_step(float *params, const float *grads, float *m, float *v, const ParamTable *t,
                 const AdamWHyper *h, long long step, float grad_scale) {
-    float bc1 = 1.0f - powf(h->beta1, (float)step);
-    float bc2 = 1.0f - powf(h->beta2, (float)step);
     for (int k = 0; k < t->num_tensors; k++) {
         const ParamTensor *p = &t->tensors[k];
-        float wd = p->decay ? h->weight_decay : 0.0f;
+        AdamWScalars sc = adamw_scalars(h, step, p->decay, grad_scale);
         size_t off = p->offset, n = p->numel;
 #pragma omp parallel for schedule(static)
-        for (size_t i = off; i < off + n; i++) {
-            float g = grads[i] * grad_scale;
-            float mi = h->beta1 * m[i] + (1.0f - h->beta1) * g;
-            float vi = h->beta2 * v[i] + (1.0f - h->beta2) * g * g;
-            m[i] = mi;
-            v[i] = vi;
-            float mhat = mi / bc1, vhat = vi / bc2;
-            params[i] -= h->lr * (mhat / (sqrtf(vhat) + h->eps) + wd * params[i]);
-        }
+        for (size_t i = off; i < off + n; i++) adamw_element(&params[i], grads[i], &m[i], &v[i], &sc);
     }
 }
