@@ -1,0 +1,55 @@
+// OMGD as the trainer sees it: the mask schedule, the optimizer state store
+// and the fused update bundled behind a few calls, so that main() reads
+//   omgd_begin_step -> forward/backward -> omgd_apply_update
+// Shared by the CPU and the GPU trainer.
+#ifndef OMGD_OMGD_H
+#define OMGD_OMGD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/checkpoint.h"
+#include "model/gpt2.h"
+#include "omgd/adamw.h"
+#include "omgd/mask_schedule.h"
+#include "omgd/state_store.h"
+
+typedef struct {
+    MaskSettings mask;
+    StatePolicy state;
+    char replay[512];  // "" = draw masks from the seed
+} OmgdSettings;
+
+typedef struct {
+    OmgdSettings settings;
+    const ParamTable *table;
+    MaskSchedule schedule;
+    OptStateStore store;
+    uint8_t *unit_active;   // per unit, the mask in force
+    uint8_t *trainable;     // per tensor, derived from the mask
+    int tensor_units;       // units are tensors (omgd_tensor) rather than blocks
+} Omgd;
+
+// num_units in settings->mask is filled from the table.
+void omgd_init(Omgd *o, const OmgdSettings *settings, const ParamTable *t);
+void omgd_free(Omgd *o);
+// Updates the mask for this step; when it changed, makes the model's
+// gradients and the store's working set follow it. Returns 1 on a new period.
+int omgd_begin_step(Omgd *o, GPT2 *model, int64_t step, int64_t epoch);
+// Clipping over the gradients that exist, then the fused update.
+// Returns the gradient norm (before clipping).
+float omgd_apply_update(Omgd *o, GPT2 *model, const AdamWHyper *h, float grad_clip);
+// "[0,3,7]": the active blocks (all blocks outside masking) as JSON.
+void omgd_active_json(const Omgd *o, char *buf, size_t cap);
+// Checkpoint sections: the schedule state and the optimizer state store.
+void omgd_save(const Omgd *o, StateWriter *w);
+// Restores them; the model's trainable set follows the restored mask.
+void omgd_load(Omgd *o, GPT2 *model, StateReader *r);
+
+// Bytes held, for the log and the memory lines.
+typedef struct {
+    size_t params, grads, state_working, state_parked;
+} OmgdMemory;
+OmgdMemory omgd_memory(const Omgd *o, const GPT2 *model);
+
+#endif
