@@ -28,6 +28,7 @@ typedef struct {
 typedef struct {
     char train[CONFIG_STR];  // glob of training shards
     char val[CONFIG_STR];    // glob of validation shards ("" = no validation)
+    char tokenizer[CONFIG_STR];  // llm.c tokenizer file, for decoding samples
     int shuffle;             // bool: random reshuffling of windows each epoch
     uint64_t seed;           // data order seed
 } DataConfig;
@@ -61,12 +62,28 @@ typedef struct {
 } OutputConfig;
 
 typedef struct {
+    char mode[16];          // none | lisa | omgd | omgd_tensor
+    int active_layers;      // gamma (omgd_tensor: number of groups M)
+    int switch_interval;    // K steps per period; 0 = one data epoch per period ("epoch")
+    int warmup_steps;       // full-parameter steps before masking
+    char pool_reset[16];    // empty | below_gamma
+    double grad_scale;      // 0 = auto ("auto")
+    char state[16];         // keep | reset
+    uint64_t seed;
+    char replay[CONFIG_STR];  // "" or a schedule replay file
+} OmgdConfig;
+
+#define CONFIG_MAX_KEYS 128
+
+typedef struct {
     ModelConfig model;
     DataConfig data;
     TrainConfig train;
     OptimizerConfig optimizer;
     OutputConfig output;
+    OmgdConfig omgd;
     char source[CONFIG_STR];  // the config file name (for messages)
+    unsigned char is_set[CONFIG_MAX_KEYS];  // per key of the table: given explicitly
 } Config;
 
 // Fills cfg with defaults, reads --config FILE (optional) and applies every
@@ -77,7 +94,7 @@ void config_from_args(Config *cfg, int argc, char **argv);
 void config_load(Config *cfg, const char *path, int nsets, const char *const *sets);
 // Writes the effective configuration (every key) as pretty JSON.
 void config_write_json(const Config *cfg, const char *path);
-// Number of set bits: whether the user gave this key explicitly (file or --set).
+// Whether the user gave this key explicitly (in the file or with --set).
 int config_is_set(const Config *cfg, const char *key_path);
 
 #endif

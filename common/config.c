@@ -1,0 +1,480 @@
+// The run configuration. One table (KEYS) lists every key with its type,
+// default, range and meaning; defaults, JSON parsing, --set overrides,
+// validation, --help and the written config.json all read it.
+#include "common/config.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/atomic_file.h"
+#include "common/error.h"
+
+typedef enum { K_INT, K_INT64, K_UINT64, K_DOUBLE, K_BOOL, K_STRING } KeyType;
+
+typedef struct {
+    const char *path;     // "section.key"
+    KeyType type;
+    size_t offset, size;  // field in Config (size: capacity of strings)
+    const char *def;      // default, written as on the command line
+    double min, max;      // inclusive range of numbers
+    int max_open;         // 1: the upper bound is excluded
+    const char *allowed;  // strings: allowed values "a|b|c" (NULL = any)
+    const char *alias;    // numbers: a keyword meaning 0, e.g. "epoch" or "auto"
+    const char *doc;
+} KeyDef;
+
+#define F(field) offsetof(Config, field), sizeof(((Config *)0)->field)
+#define BIG 1e18
+
+static const KeyDef KEYS[] = {
+    {"model.preset", K_STRING, F(model.preset), "", 0, 0, 0, "|d2|d4|d6|d12|d24|d36|d48", NULL,
+     "shape preset: d12/d24/d36/d48 are GPT-2 124M/350M/774M/1558M, d2/d4/d6 small CPU models; fills depth, channels and heads not given explicitly"},
+    {"model.depth", K_INT, F(model.depth), "12", 1, 4096, 0, NULL, NULL, "number of transformer blocks"},
+    {"model.channels", K_INT, F(model.channels), "768", 1, 65536, 0, NULL, NULL, "model width C"},
+    {"model.heads", K_INT, F(model.heads), "12", 1, 4096, 0, NULL, NULL, "attention heads (must divide channels)"},
+    {"model.context", K_INT, F(model.context), "1024", 1, 1048576, 0, NULL, NULL, "maximum sequence length (position embeddings)"},
+    {"model.vocab", K_INT, F(model.vocab), "50257", 1, 16777216, 0, NULL, NULL, "vocabulary size; the loss is over these tokens"},
+    {"model.padded_vocab", K_INT, F(model.padded_vocab), "0", 0, 16777216, 0, NULL, NULL, "vocabulary rows in the tensors; 0 = vocab rounded up to a multiple of 128"},
+    {"model.init_from", K_STRING, F(model.init_from), "", 0, 0, 0, NULL, NULL, "llm.c model file to start from (sets the shape); empty = random init"},
+    {"model.seed", K_UINT64, F(model.seed), "1337", 0, 0, 0, NULL, NULL, "seed of the random initialisation (and of samples)"},
+    {"data.train", K_STRING, F(data.train), "data/brown/brown_train_*.bin", 0, 0, 0, NULL, NULL, "glob of training shards (llm.c format)"},
+    {"data.val", K_STRING, F(data.val), "data/brown/brown_val_*.bin", 0, 0, 0, NULL, NULL, "glob of validation shards; empty = no validation"},
+    {"data.tokenizer", K_STRING, F(data.tokenizer), "data/brown/gpt2_tokenizer.bin", 0, 0, 0, NULL, NULL, "llm.c tokenizer file used to decode samples"},
+    {"data.shuffle", K_BOOL, F(data.shuffle), "true", 0, 0, 0, NULL, NULL, "random reshuffling of windows and shards every epoch; false = llm.c's sequential order"},
+    {"data.seed", K_UINT64, F(data.seed), "1337", 0, 0, 0, NULL, NULL, "seed of the data order"},
+    {"train.batch_size", K_INT, F(train.batch_size), "4", 1, 65536, 0, NULL, NULL, "micro-batch size B (sequences)"},
+    {"train.seq_len", K_INT, F(train.seq_len), "64", 1, 1048576, 0, NULL, NULL, "sequence length T (at most model.context)"},
+    {"train.total_batch_tokens", K_INT64, F(train.total_batch_tokens), "0", 0, BIG, 0, NULL, NULL, "tokens per optimizer step, a multiple of B*T (gradient accumulation); 0 = B*T"},
+    {"train.steps", K_INT, F(train.steps), "1000", 0, INT_MAX - 1, 0, NULL, NULL, "optimizer steps"},
+    {"train.val_every", K_INT, F(train.val_every), "100", 0, INT_MAX, 0, NULL, NULL, "validation every N steps and at the end; 0 = never"},
+    {"train.val_steps", K_INT, F(train.val_steps), "20", 1, INT_MAX, 0, NULL, NULL, "micro-batches per validation (capped at the split's size)"},
+    {"train.sample_every", K_INT, F(train.sample_every), "0", 0, INT_MAX, 0, NULL, NULL, "print a text sample every N steps and at the end; 0 = never"},
+    {"train.sample_tokens", K_INT, F(train.sample_tokens), "64", 1, 65536, 0, NULL, NULL, "tokens per sample"},
+    {"optimizer.lr", K_DOUBLE, F(optimizer.lr), "6e-4", 0, 10, 0, NULL, NULL, "peak learning rate"},
+    {"optimizer.min_lr", K_DOUBLE, F(optimizer.min_lr), "6e-5", 0, 10, 0, NULL, NULL, "final learning rate of the cosine and linear schedules (at most lr)"},
+    {"optimizer.warmup_steps", K_INT, F(optimizer.warmup_steps), "0", 0, INT_MAX, 0, NULL, NULL, "linear learning-rate warmup steps (at most train.steps)"},
+    {"optimizer.schedule", K_STRING, F(optimizer.schedule), "cosine", 0, 0, 0, "cosine|linear|constant", NULL, "learning-rate decay after warmup"},
+    {"optimizer.beta1", K_DOUBLE, F(optimizer.beta1), "0.9", 0, 1, 1, NULL, NULL, "AdamW beta1"},
+    {"optimizer.beta2", K_DOUBLE, F(optimizer.beta2), "0.95", 0, 1, 1, NULL, NULL, "AdamW beta2"},
+    {"optimizer.eps", K_DOUBLE, F(optimizer.eps), "1e-8", 0, 1, 0, NULL, NULL, "AdamW epsilon"},
+    {"optimizer.weight_decay", K_DOUBLE, F(optimizer.weight_decay), "0.1", 0, 10, 0, NULL, NULL, "decoupled weight decay, on matmul weights and embeddings only"},
+    {"optimizer.grad_clip", K_DOUBLE, F(optimizer.grad_clip), "1.0", 0, BIG, 0, NULL, NULL, "global-norm gradient clipping threshold; 0 = off"},
+    {"output.dir", K_STRING, F(output.dir), "runs/default", 0, 0, 0, NULL, NULL, "run directory: log.jsonl, config.json, checkpoints"},
+    {"output.checkpoint_every", K_INT, F(output.checkpoint_every), "0", 0, INT_MAX, 0, NULL, NULL, "checkpoint every N steps (step 0 = initial weights) and at the end; 0 = only at the end"},
+    {"output.keep_last", K_INT, F(output.keep_last), "0", 0, INT_MAX, 0, NULL, NULL, "keep only the newest N checkpoints; 0 = keep all"},
+    {"output.resume", K_STRING, F(output.resume), "", 0, 0, 0, NULL, NULL, "\"\" = fresh run, \"latest\" = newest checkpoint in output.dir, or a model_SSSSSSSS.bin path"},
+    {"omgd.mode", K_STRING, F(omgd.mode), "none", 0, 0, 0, "none|lisa|omgd|omgd_tensor", NULL, "masking: none (plain AdamW), lisa (baseline), omgd (traversal), omgd_tensor (Algorithm 1 over tensors)"},
+    {"omgd.active_layers", K_INT, F(omgd.active_layers), "3", 1, 65536, 0, NULL, NULL, "gamma: blocks active per period (omgd_tensor: number of groups M)"},
+    {"omgd.switch_interval", K_INT, F(omgd.switch_interval), "100", 0, INT_MAX, 0, NULL, "epoch", "K: steps per mask period; 0 or \"epoch\" = one period per data epoch"},
+    {"omgd.warmup_steps", K_INT, F(omgd.warmup_steps), "0", 0, INT_MAX, 0, NULL, NULL, "full-parameter steps before masking starts"},
+    {"omgd.pool_reset", K_STRING, F(omgd.pool_reset), "empty", 0, 0, 0, "empty|below_gamma", NULL, "new cycle when no block is left (empty, the authors' code) or fewer than gamma (below_gamma, the paper)"},
+    {"omgd.grad_scale", K_DOUBLE, F(omgd.grad_scale), "auto", 0, BIG, 0, NULL, "auto", "pool gradient factor after clipping; 0 or \"auto\" = N_L/gamma (omgd), M (omgd_tensor), 1 (lisa)"},
+    {"omgd.state", K_STRING, F(omgd.state), "keep", 0, 0, 0, "keep|reset", NULL, "frozen blocks' AdamW moments and step counts: keep (parked) or reset (dropped)"},
+    {"omgd.seed", K_UINT64, F(omgd.seed), "1337", 0, 0, 0, NULL, NULL, "seed of the mask draws"},
+    {"omgd.replay", K_STRING, F(omgd.replay), "", 0, 0, 0, NULL, NULL, "file with one line of active block indices per period, replayed instead of drawing"},
+};
+#define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
+
+_Static_assert(sizeof KEYS / sizeof KEYS[0] <= CONFIG_MAX_KEYS, "raise CONFIG_MAX_KEYS");
+
+static const char *PRESETS[][4] = {
+    {"d2", "2", "128", "4"},    {"d4", "4", "256", "4"},     {"d6", "6", "384", "6"},
+    {"d12", "12", "768", "12"}, {"d24", "24", "1024", "16"}, {"d36", "36", "1280", "20"},
+    {"d48", "48", "1600", "25"},
+};
+
+static int find_key(const char *path) {
+    for (int i = 0; i < NKEYS; i++)
+        if (strcmp(KEYS[i].path, path) == 0) return i;
+    return -1;
+}
+
+// "where" names the source in messages: the file name or "--set".
+static void key_error(const char *where, const KeyDef *k, const char *fmt, ...) PRINTF_LIKE(3, 4) NORETURN;
+#include <stdarg.h>
+static void key_error(const char *where, const KeyDef *k, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fail("%s: %s: %s", where, k->path, msg);
+}
+
+static int in_list(const char *allowed, const char *v) {
+    size_t n = strlen(v);
+    for (const char *p = allowed;;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && strncmp(p, v, n) == 0) return 1;
+        if (!bar) return 0;
+        p = bar + 1;
+    }
+}
+
+static void describe_expected(const KeyDef *k, char *buf, size_t cap) {
+    const char *alias = k->alias ? k->alias : NULL;
+    switch (k->type) {
+        case K_INT:
+        case K_INT64:
+            snprintf(buf, cap, "an integer in [%.0f, %.0f]%s%s%s", k->min, k->max,
+                     alias ? " or \"" : "", alias ? alias : "", alias ? "\"" : "");
+            break;
+        case K_UINT64: snprintf(buf, cap, "a non-negative integer"); break;
+        case K_DOUBLE:
+            if (k->max >= BIG)
+                snprintf(buf, cap, "a number >= %g%s%s%s", k->min, alias ? " or \"" : "",
+                         alias ? alias : "", alias ? "\"" : "");
+            else
+                snprintf(buf, cap, "a number in [%g, %g%s", k->min, k->max, k->max_open ? ")" : "]");
+            break;
+        case K_BOOL: snprintf(buf, cap, "true or false"); break;
+        case K_STRING:
+            if (k->allowed) {
+                char list[200];
+                snprintf(list, sizeof list, "%s", k->allowed[0] == '|' ? k->allowed + 1 : k->allowed);
+                for (char *p = list; *p; p++)
+                    if (*p == '|') *p = ',';
+                snprintf(buf, cap, "one of %s%s", k->allowed[0] == '|' ? "\"\"," : "", list);
+            } else {
+                snprintf(buf, cap, "a string");
+            }
+            break;
+    }
+}
+
+static void check_range(const char *where, const KeyDef *k, double v, const char *shown) {
+    char exp[256];
+    int bad = v < k->min || v > k->max || (k->max_open && v >= k->max);
+    if (bad) {
+        describe_expected(k, exp, sizeof exp);
+        key_error(where, k, "expected %s, got %s", exp, shown);
+    }
+}
+
+// Stores a number into the key's field (range already checked).
+static void store_number(Config *cfg, const KeyDef *k, double d, long long i, unsigned long long u) {
+    char *field = (char *)cfg + k->offset;
+    switch (k->type) {
+        case K_INT: *(int *)field = (int)i; break;
+        case K_INT64: *(long long *)field = i; break;
+        case K_UINT64: *(uint64_t *)field = u; break;
+        case K_DOUBLE: *(double *)field = d; break;
+        case K_BOOL: *(int *)field = (int)i; break;
+        default: break;
+    }
+}
+
+static void store_string(Config *cfg, const KeyDef *k, const char *where, const char *v) {
+    char exp[256];
+    if (strlen(v) >= k->size) key_error(where, k, "value longer than %zu characters", k->size - 1);
+    if (k->allowed && !in_list(k->allowed, v)) {
+        describe_expected(k, exp, sizeof exp);
+        key_error(where, k, "expected %s, got \"%s\"", exp, v);
+    }
+    memcpy((char *)cfg + k->offset, v, strlen(v) + 1);
+}
+
+// Parses a value written as text (a default or a --set value).
+static void set_from_text(Config *cfg, const KeyDef *k, const char *where, const char *v) {
+    char exp[256], shown[300];
+    describe_expected(k, exp, sizeof exp);
+    snprintf(shown, sizeof shown, "\"%s\"", v);
+    if (k->type == K_STRING) {
+        store_string(cfg, k, where, v);
+        return;
+    }
+    if (k->alias && strcmp(v, k->alias) == 0) {
+        store_number(cfg, k, 0.0, 0, 0);
+        return;
+    }
+    char *end;
+    errno = 0;
+    switch (k->type) {
+        case K_INT:
+        case K_INT64: {
+            long long i = strtoll(v, &end, 10);
+            if (*v == '\0' || *end != '\0' || errno) key_error(where, k, "expected %s, got %s", exp, shown);
+            check_range(where, k, (double)i, shown);
+            store_number(cfg, k, 0, i, 0);
+            break;
+        }
+        case K_UINT64: {
+            unsigned long long u = strtoull(v, &end, 10);
+            if (*v == '\0' || *end != '\0' || errno || v[0] == '-')
+                key_error(where, k, "expected %s, got %s", exp, shown);
+            store_number(cfg, k, 0, 0, u);
+            break;
+        }
+        case K_DOUBLE: {
+            double d = strtod(v, &end);
+            if (*v == '\0' || *end != '\0' || errno || !isfinite(d))
+                key_error(where, k, "expected %s, got %s", exp, shown);
+            check_range(where, k, d, shown);
+            store_number(cfg, k, d, 0, 0);
+            break;
+        }
+        case K_BOOL:
+            if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0) store_number(cfg, k, 0, 1, 0);
+            else if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0) store_number(cfg, k, 0, 0, 0);
+            else key_error(where, k, "expected %s, got %s", exp, shown);
+            break;
+        default: break;
+    }
+}
+
+// A JSON value, shown in messages as it was written.
+static void json_shown(const cJSON *item, char *buf, size_t cap) {
+    char *printed = cJSON_PrintUnformatted(item);
+    snprintf(buf, cap, "%s", printed ? printed : "?");
+    if (strlen(buf) > 60) strcpy(buf + 57, "...");
+    free(printed);
+}
+
+static void set_from_json(Config *cfg, const KeyDef *k, const char *where, const cJSON *item) {
+    char exp[256], shown[128];
+    describe_expected(k, exp, sizeof exp);
+    json_shown(item, shown, sizeof shown);
+    if (k->type == K_STRING) {
+        if (!cJSON_IsString(item)) key_error(where, k, "expected %s, got %s", exp, shown);
+        store_string(cfg, k, where, item->valuestring);
+        return;
+    }
+    if (k->type == K_BOOL) {
+        if (!cJSON_IsBool(item)) key_error(where, k, "expected %s, got %s", exp, shown);
+        store_number(cfg, k, 0, cJSON_IsTrue(item), 0);
+        return;
+    }
+    if (cJSON_IsString(item) && k->alias && strcmp(item->valuestring, k->alias) == 0) {
+        store_number(cfg, k, 0, 0, 0);
+        return;
+    }
+    if (!cJSON_IsNumber(item)) key_error(where, k, "expected %s, got %s", exp, shown);
+    double d = item->valuedouble;
+    if (k->type == K_DOUBLE) {
+        check_range(where, k, d, shown);
+        store_number(cfg, k, d, 0, 0);
+        return;
+    }
+    // integers: JSON numbers are doubles; accept only exact integers
+    if (d != floor(d) || fabs(d) > 9007199254740992.0) key_error(where, k, "expected %s, got %s", exp, shown);
+    if (k->type == K_UINT64) {
+        if (d < 0 || d > 9007199254740992.0) key_error(where, k, "expected %s up to 2^53, got %s", exp, shown);
+        store_number(cfg, k, 0, 0, (unsigned long long)d);
+        return;
+    }
+    check_range(where, k, d, shown);
+    store_number(cfg, k, 0, (long long)d, 0);
+}
+
+static void known_keys_of(const char *section, char *buf, size_t cap) {
+    size_t len = 0, sl = strlen(section);
+    buf[0] = '\0';
+    for (int i = 0; i < NKEYS && len + 2 < cap; i++) {
+        if (strncmp(KEYS[i].path, section, sl) != 0 || KEYS[i].path[sl] != '.') continue;
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s", len ? ", " : "", KEYS[i].path + sl + 1);
+    }
+}
+
+static int has_section(const char *section) {
+    char buf[8];
+    known_keys_of(section, buf, sizeof buf);
+    return buf[0] != '\0';
+}
+
+static char *read_text_file(const char *path) {
+    FILE *f = xfopen(path, "rb");
+    long long n = xfilesize(f, path);
+    if (n > (64 << 20)) fail("%s: config file too large (%lld bytes)", path, n);
+    char *text = xmalloc((size_t)n + 1, "config file");
+    xfread(text, 1, (size_t)n, f, path);
+    fclose(f);
+    text[n] = '\0';
+    if (strlen(text) != (size_t)n) fail("%s: config file contains a NUL byte", path);
+    return text;
+}
+
+static void load_file(Config *cfg, const char *path) {
+    char *text = read_text_file(path);
+    const char *err_at = NULL;
+    cJSON *root = cJSON_ParseWithOpts(text, &err_at, 1);
+    if (!root) {
+        int line = 1;
+        const char *stop = err_at ? err_at : text;
+        for (const char *p = text; p < stop && *p; p++) line += *p == '\n';
+        fail("%s: invalid JSON near line %d", path, line);
+    }
+    if (!cJSON_IsObject(root)) fail("%s: expected a JSON object of sections at the top level", path);
+    for (const cJSON *sec = root->child; sec; sec = sec->next) {
+        for (const cJSON *other = root->child; other != sec; other = other->next)
+            if (strcmp(other->string, sec->string) == 0) fail("%s: section %s appears twice", path, sec->string);
+        if (!has_section(sec->string))
+            fail("%s: %s: unknown section (known: model, data, train, optimizer, output, omgd)", path, sec->string);
+        if (!cJSON_IsObject(sec)) fail("%s: %s: expected an object of keys", path, sec->string);
+        for (const cJSON *item = sec->child; item; item = item->next) {
+            char full[256];
+            snprintf(full, sizeof full, "%s.%s", sec->string, item->string);
+            for (const cJSON *other = sec->child; other != item; other = other->next)
+                if (strcmp(other->string, item->string) == 0) fail("%s: %s: key appears twice", path, full);
+            int i = find_key(full);
+            if (i < 0) {
+                char known[1024];
+                known_keys_of(sec->string, known, sizeof known);
+                fail("%s: %s: unknown key (known keys in %s: %s)", path, full, sec->string, known);
+            }
+            set_from_json(cfg, &KEYS[i], path, item);
+            cfg->is_set[i] = 1;
+        }
+    }
+    cJSON_Delete(root);
+    free(text);
+}
+
+static void apply_set(Config *cfg, const char *arg) {
+    const char *eq = strchr(arg, '=');
+    if (!eq) fail("--set %s: expected key.path=value", arg);
+    char path[256];
+    if ((size_t)(eq - arg) >= sizeof path) fail("--set: key too long");
+    snprintf(path, sizeof path, "%.*s", (int)(eq - arg), arg);
+    int i = find_key(path);
+    if (i < 0) {
+        char section[128], known[1024];
+        const char *dot = strchr(path, '.');
+        snprintf(section, sizeof section, "%.*s", dot ? (int)(dot - path) : (int)strlen(path), path);
+        known_keys_of(section, known, sizeof known);
+        if (known[0]) fail("--set %s: unknown key (known keys in %s: %s)", path, section, known);
+        fail("--set %s: unknown key (sections: model, data, train, optimizer, output, omgd)", path);
+    }
+    set_from_text(cfg, &KEYS[i], "--set", eq + 1);
+    cfg->is_set[i] = 1;
+}
+
+static void apply_preset(Config *cfg) {
+    if (!cfg->model.preset[0]) return;
+    for (size_t p = 0; p < sizeof PRESETS / sizeof PRESETS[0]; p++) {
+        if (strcmp(PRESETS[p][0], cfg->model.preset) != 0) continue;
+        const char *keys[3] = {"model.depth", "model.channels", "model.heads"};
+        for (int j = 0; j < 3; j++) {
+            int i = find_key(keys[j]);
+            if (!cfg->is_set[i]) set_from_text(cfg, &KEYS[i], "model.preset", PRESETS[p][j + 1]);
+        }
+    }
+}
+
+// Checks that involve several keys; `where` is the file (or "--set").
+static void validate(const Config *c, const char *where) {
+    const ModelConfig *m = &c->model;
+    if (m->channels % m->heads != 0)
+        fail("%s: model.heads: %d heads do not divide model.channels %d", where, m->heads, m->channels);
+    if (m->padded_vocab != 0 && m->padded_vocab < m->vocab)
+        fail("%s: model.padded_vocab: expected 0 or at least model.vocab %d, got %d", where, m->vocab, m->padded_vocab);
+    if (c->train.seq_len > m->context && !m->init_from[0])
+        fail("%s: train.seq_len: %d exceeds model.context %d", where, c->train.seq_len, m->context);
+    long long bt = (long long)c->train.batch_size * c->train.seq_len;
+    if (bt > (1LL << 31)) fail("%s: train.batch_size * train.seq_len = %lld is too large", where, bt);
+    long long tb = c->train.total_batch_tokens;
+    if (tb != 0 && tb % bt != 0)
+        fail("%s: train.total_batch_tokens: %lld is not a multiple of batch_size * seq_len = %lld", where, tb, bt);
+    if (tb / (bt ? bt : 1) > INT_MAX) fail("%s: train.total_batch_tokens: too many micro-batches per step", where);
+    if (c->optimizer.min_lr > c->optimizer.lr)
+        fail("%s: optimizer.min_lr: %g exceeds optimizer.lr %g", where, c->optimizer.min_lr, c->optimizer.lr);
+    if (c->optimizer.warmup_steps > c->train.steps)
+        fail("%s: optimizer.warmup_steps: %d exceeds train.steps %d", where, c->optimizer.warmup_steps, c->train.steps);
+    if (!c->data.train[0]) fail("%s: data.train: expected a glob of training shards, got \"\"", where);
+    if (!c->output.dir[0]) fail("%s: output.dir: expected a directory, got \"\"", where);
+    if (strcmp(c->omgd.mode, "omgd_tensor") != 0 && strcmp(c->omgd.mode, "none") != 0 && !m->init_from[0] &&
+        c->omgd.active_layers > m->depth)
+        fail("%s: omgd.active_layers: %d exceeds model.depth %d", where, c->omgd.active_layers, m->depth);
+}
+
+void config_load(Config *cfg, const char *path, int nsets, const char *const *sets) {
+    memset(cfg, 0, sizeof *cfg);
+    for (int i = 0; i < NKEYS; i++) set_from_text(cfg, &KEYS[i], "default", KEYS[i].def);
+    snprintf(cfg->source, sizeof cfg->source, "%s", path ? path : "--set");
+    if (path) load_file(cfg, path);
+    for (int i = 0; i < nsets; i++) apply_set(cfg, sets[i]);
+    apply_preset(cfg);
+    validate(cfg, cfg->source);
+}
+
+static void usage(const char *prog) {
+    printf("usage: %s --config FILE [--set key.path=value ...]\n\nkeys (default):\n", prog);
+    for (int i = 0; i < NKEYS; i++) printf("  %-26s %-32s %s\n", KEYS[i].path, KEYS[i].def, KEYS[i].doc);
+}
+
+void config_from_args(Config *cfg, int argc, char **argv) {
+    const char *path = NULL, *prog = argc > 0 ? argv[0] : "train_gpt2";
+    const char **sets = xcalloc((size_t)(argc > 0 ? argc : 1), sizeof(char *), "arguments");
+    int nsets = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(prog);
+            exit(0);
+        } else if (strcmp(argv[i], "--config") == 0) {
+            if (path) fail("--config given twice (%s and %s)", path, i + 1 < argc ? argv[i + 1] : "?");
+            if (i + 1 >= argc) fail("--config: expected a file name");
+            path = argv[++i];
+        } else if (strcmp(argv[i], "--set") == 0) {
+            if (i + 1 >= argc) fail("--set: expected key.path=value");
+            sets[nsets++] = argv[++i];
+        } else {
+            fail("unknown argument \"%s\" (usage: %s --config FILE [--set key.path=value ...]; --help lists the keys)",
+                 argv[i], prog);
+        }
+    }
+    config_load(cfg, path, nsets, sets);
+    free(sets);
+}
+
+int config_is_set(const Config *cfg, const char *key_path) {
+    int i = find_key(key_path);
+    if (i < 0) fail("internal: config_is_set: unknown key %s", key_path);
+    return cfg->is_set[i];
+}
+
+void config_write_json(const Config *cfg, const char *path) {
+    cJSON *root = cJSON_CreateObject();
+    if (!root) fail("out of memory writing %s", path);
+    for (int i = 0; i < NKEYS; i++) {
+        const KeyDef *k = &KEYS[i];
+        char section[64];
+        const char *dot = strchr(k->path, '.');
+        snprintf(section, sizeof section, "%.*s", (int)(dot - k->path), k->path);
+        cJSON *sec = cJSON_GetObjectItemCaseSensitive(root, section);
+        if (!sec) sec = cJSON_AddObjectToObject(root, section);
+        const char *field = (const char *)cfg + k->offset;
+        cJSON *item = NULL;
+        char num[64];
+        switch (k->type) {
+            case K_INT: item = cJSON_CreateNumber(*(const int *)field); break;
+            case K_INT64: item = cJSON_CreateNumber((double)*(const long long *)field); break;
+            case K_UINT64:
+                // 64-bit seeds do not fit a JSON double exactly: written as a raw integer literal
+                snprintf(num, sizeof num, "%llu", (unsigned long long)*(const uint64_t *)field);
+                item = cJSON_CreateRaw(num);
+                break;
+            case K_DOUBLE:
+                snprintf(num, sizeof num, "%.17g", *(const double *)field);
+                item = cJSON_CreateRaw(num);
+                break;
+            case K_BOOL: item = cJSON_CreateBool(*(const int *)field); break;
+            case K_STRING: item = cJSON_CreateString(field); break;
+        }
+        if (!sec || !item || !cJSON_AddItemToObject(sec, dot + 1, item)) fail("out of memory writing %s", path);
+    }
+    char *text = cJSON_Print(root);
+    if (!text) fail("out of memory writing %s", path);
+    AtomicFile a;
+    atomic_open(&a, path);
+    atomic_write(&a, text, 1, strlen(text));
+    atomic_write(&a, "\n", 1, 1);
+    atomic_commit(&a);
+    free(text);
+    cJSON_Delete(root);
+}
