@@ -1,0 +1,370 @@
+// GPT-2 pre-training on the CPU (fp32, OpenMP + BLAS).
+//
+//   ./train_gpt2 --config configs/default.json [--set key.path=value ...]
+//
+// This is also the reference the GPU trainer is checked against. main()
+// reads top to bottom: configuration, run directory, data, model,
+// optimizer state, then the training loop (validation, samples,
+// checkpoints, one optimizer step).
+#include <errno.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "common/checkpoint.h"
+#include "common/config.h"
+#include "common/error.h"
+#include "common/lr_schedule.h"
+#include "common/rng.h"
+#include "common/run_log.h"
+#include "data/dataloader.h"
+#include "data/tokenizer.h"
+#include "model/gpt2.h"
+#include "model/model_file.h"
+#include "omgd/adamw.h"
+#include "omgd/omgd.h"
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void make_dirs(const char *path) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) fail("%s: cannot create directory (%s)", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) fail("%s: cannot create directory (%s)", buf, strerror(errno));
+}
+
+// The model's shape: from init_from's header when given (explicit config
+// keys must agree with it), else from the config.
+static GPT2Config model_shape(const Config *cfg) {
+    const ModelConfig *mc = &cfg->model;
+    GPT2Config c = {.max_seq_len = mc->context, .vocab_size = mc->vocab,
+                    .num_layers = mc->depth, .num_heads = mc->heads, .channels = mc->channels,
+                    .padded_vocab_size = mc->padded_vocab ? mc->padded_vocab
+                                                          : (mc->vocab + 127) / 128 * 128};
+    if (mc->init_from[0] == '\0') return c;
+    GPT2Config f;
+    model_file_read_config(mc->init_from, &f);
+    struct { const char *key; int cfg_value, file_value; } dims[] = {
+        {"model.depth", c.num_layers, f.num_layers}, {"model.channels", c.channels, f.channels},
+        {"model.heads", c.num_heads, f.num_heads},   {"model.context", c.max_seq_len, f.max_seq_len},
+        {"model.vocab", c.vocab_size, f.vocab_size},
+        {"model.padded_vocab", c.padded_vocab_size, f.padded_vocab_size}};
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
+        if (config_is_set(cfg, dims[i].key) && dims[i].cfg_value != dims[i].file_value)
+            fail("%s: %s is %d but model.init_from %s has %d", cfg->source, dims[i].key,
+                 dims[i].cfg_value, mc->init_from, dims[i].file_value);
+    }
+    if (mc->preset[0] != '\0')
+        fail("%s: model.preset and model.init_from both given; the model file sets the shape",
+             cfg->source);
+    return f;
+}
+
+static double mib(size_t bytes) { return bytes / (1024.0 * 1024.0); }
+
+// Mean loss over val_steps sequential batches from the start of the split.
+static float validation_loss(GPT2 *model, DataLoader *val, int steps, int *inputs, int *targets,
+                             int B, int T) {
+    dataloader_reset(val);
+    double sum = 0.0;
+    for (int i = 0; i < steps; i++) {
+        dataloader_next_batch(val, inputs, targets);
+        sum += gpt2_forward(model, inputs, targets, B, T);
+    }
+    return (float)(sum / steps);
+}
+
+// Samples n tokens after an end-of-text token; the RNG is seeded from the
+// step so that samples do not disturb (or depend on) the training state.
+static void generate_sample(GPT2 *model, const Tokenizer *tok, const Config *cfg, int step,
+                            RunLog *log) {
+    int n = cfg->train.sample_tokens, ctx = cfg->train.seq_len;
+    int V = model->config.vocab_size, Vp = model->config.padded_vocab_size;
+    int *tokens = xmalloc((size_t)(n + 1) * sizeof(int), "sample tokens");
+    size_t cap = (size_t)n * 64 + 1, len = 0;
+    char *text = xcalloc(cap, 1, "sample text");
+    Rng rng;
+    rng_seed(&rng, rng_derive(cfg->model.seed, 0x5A3D1E00ull + (uint64_t)step));
+    tokens[0] = tok->eot_token;
+    for (int i = 1; i <= n; i++) {
+        int start = i > ctx ? i - ctx : 0, len_ctx = i - start;
+        gpt2_forward(model, tokens + start, NULL, 1, len_ctx);
+        const float *probs = model->acts.probs + (size_t)(len_ctx - 1) * Vp;
+        float coin = rng_uniform(&rng), cdf = 0.0f;
+        int next = V - 1;
+        for (int v = 0; v < V; v++) {
+            cdf += probs[v];
+            if (coin < cdf) { next = v; break; }
+        }
+        tokens[i] = next;
+        const char *piece = tokenizer_decode(tok, (uint32_t)next);
+        size_t pl = strlen(piece);
+        if (len + pl < cap) { memcpy(text + len, piece, pl); len += pl; }
+    }
+    text[len] = '\0';
+    printf("sample at step %d:\n---\n%s\n---\n", step, text);
+    char *escaped = xmalloc(cap * 6 + 3, "sample text");
+    json_escape(escaped, cap * 6 + 3, text);
+    run_log_write(log, "\"type\":\"sample\",\"step\":%d,\"text\":%s", step, escaped);
+    free(escaped);
+    free(text);
+    free(tokens);
+}
+
+static void save_checkpoint(const GPT2 *model, const Omgd *omgd, const DataLoader *loader,
+                            const Config *cfg, int step, RunLog *log) {
+    char path[4096];
+    checkpoint_model_path(path, sizeof path, cfg->output.dir, step);
+    model_file_save(model, path);
+    DataLoaderState ls;
+    dataloader_get_state(loader, &ls);
+    int64_t st = step;
+    checkpoint_state_path(path, sizeof path, cfg->output.dir, step);
+    StateWriter w;
+    state_writer_open(&w, path);
+    state_write_section(&w, "step", &st, sizeof st);
+    state_write_section(&w, "dataloader", &ls, sizeof ls);
+    omgd_save(omgd, &w);
+    state_writer_commit(&w);
+    checkpoint_prune(cfg->output.dir, cfg->output.keep_last);
+    run_log_write(log, "\"type\":\"event\",\"event\":\"checkpoint\",\"step\":%d", step);
+    printf("checkpoint: %s/model_%08d.bin + state_%08d.bin\n", cfg->output.dir, step, step);
+}
+
+// The OMGD settings of the config's omgd section.
+static OmgdSettings omgd_settings(const Config *cfg) {
+    const OmgdConfig *c = &cfg->omgd;
+    OmgdSettings s;
+    memset(&s, 0, sizeof s);
+    s.mask.mode = strcmp(c->mode, "lisa") == 0          ? MASK_LISA
+                  : strcmp(c->mode, "omgd") == 0        ? MASK_OMGD
+                  : strcmp(c->mode, "omgd_tensor") == 0 ? MASK_OMGD_TENSOR
+                                                        : MASK_NONE;
+    s.mask.gamma = c->active_layers;
+    s.mask.switch_interval = c->switch_interval;
+    s.mask.warmup_steps = c->warmup_steps;
+    s.mask.pool_reset = strcmp(c->pool_reset, "below_gamma") == 0 ? POOL_RESET_BELOW_GAMMA : POOL_RESET_EMPTY;
+    s.mask.grad_scale = c->grad_scale;
+    s.mask.seed = c->seed;
+    s.state = strcmp(c->state, "reset") == 0 ? STATE_RESET : STATE_KEEP;
+    snprintf(s.replay, sizeof s.replay, "%s", c->replay);
+    return s;
+}
+
+// One line: what parameters, gradients and optimizer state take now.
+static void print_memory(const Omgd *o, const GPT2 *model, const char *when) {
+    OmgdMemory mem = omgd_memory(o, model);
+    char active[4096];
+    omgd_active_json(o, active, sizeof active);
+    printf("memory %s: params %.1f MiB | grads %.1f MiB | optimizer state %.1f MiB working + %.1f MiB parked | active %s\n",
+           when, mib(mem.params), mib(mem.grads), mib(mem.state_working), mib(mem.state_parked), active);
+}
+
+// Which checkpoint to resume from: -1 for a fresh run.
+static long resume_step(const Config *cfg) {
+    const char *r = cfg->output.resume;
+    if (r[0] == '\0') {
+        long existing = checkpoint_find_latest(cfg->output.dir);
+        if (existing >= 0)
+            fail("%s: output.dir %s already holds checkpoints (latest step %ld); set "
+                 "output.resume=latest to continue that run, or choose another output.dir",
+                 cfg->source, cfg->output.dir, existing);
+        return -1;
+    }
+    if (strcmp(r, "latest") == 0) {
+        long s = checkpoint_find_latest(cfg->output.dir);
+        if (s < 0) printf("resume: no checkpoint in %s yet, starting a fresh run\n", cfg->output.dir);
+        return s;
+    }
+    return checkpoint_step_from_path(r);
+}
+
+// The model and state files of the checkpoint at `step` being resumed:
+// output.resume names the model file, or "latest" means output.dir's newest.
+static void resume_paths(const Config *cfg, long step, char *model_path, char *state_path, size_t cap) {
+    const char *r = cfg->output.resume;
+    if (strcmp(r, "latest") == 0) {
+        checkpoint_model_path(model_path, cap, cfg->output.dir, step);
+        checkpoint_state_path(state_path, cap, cfg->output.dir, step);
+        return;
+    }
+    snprintf(model_path, cap, "%s", r);
+    const char *slash = strrchr(r, '/');
+    char dir[4096];
+    if (slash) snprintf(dir, sizeof dir, "%.*s", (int)(slash - r), r);
+    else snprintf(dir, sizeof dir, ".");
+    checkpoint_state_path(state_path, cap, dir, step);
+}
+
+int main(int argc, char **argv) {
+    // ---- configuration and run directory
+    Config cfg;
+    config_from_args(&cfg, argc, argv);
+    GPT2Config shape = model_shape(&cfg);
+    int B = cfg.train.batch_size, T = cfg.train.seq_len;
+    if (T > shape.max_seq_len)
+        fail("%s: train.seq_len %d exceeds the model's context %d", cfg.source, T, shape.max_seq_len);
+    long long tokens_per_step = cfg.train.total_batch_tokens ? cfg.train.total_batch_tokens : (long long)B * T;
+    int accum = (int)(tokens_per_step / ((long long)B * T));
+    make_dirs(cfg.output.dir);
+    long start = resume_step(&cfg);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", cfg.output.dir);
+    config_write_json(&cfg, path);
+
+    // ---- data
+    DataLoader train_loader, val_loader;
+    dataloader_init(&train_loader, cfg.data.train, B, T, cfg.data.shuffle, cfg.data.seed, 0, 1,
+                    shape.vocab_size);
+    int val_steps = 0;
+    if (cfg.data.val[0] && cfg.train.val_every > 0) {
+        dataloader_init(&val_loader, cfg.data.val, B, T, 0, cfg.data.seed, 0, 1, shape.vocab_size);
+        long long avail = (long long)dataloader_windows_per_epoch(&val_loader);
+        val_steps = cfg.train.val_steps < avail ? cfg.train.val_steps : (int)avail;
+    }
+    Tokenizer tokenizer;
+    int have_tokenizer = 0;
+    if (cfg.train.sample_every > 0) {
+        tokenizer_init(&tokenizer, cfg.data.tokenizer);
+        have_tokenizer = 1;
+    }
+
+    // ---- model and optimizer state
+    GPT2 model;
+    gpt2_build(&model, &shape);
+    size_t n = model.table.num_params;
+    OmgdSettings os = omgd_settings(&cfg);
+    if (os.mask.mode == MASK_OMGD || os.mask.mode == MASK_LISA) {
+        if (cfg.omgd.active_layers > shape.num_layers)
+            fail("%s: omgd.active_layers %d exceeds model depth %d", cfg.source, cfg.omgd.active_layers, shape.num_layers);
+    }
+    Omgd omgd;
+    omgd_init(&omgd, &os, &model.table);
+    if (start >= 0) {
+        char spath[4096];
+        resume_paths(&cfg, start, path, spath, sizeof path);
+        model_file_load(&model, path);
+        DataLoaderState ls;
+        int64_t st;
+        StateReader r;
+        state_reader_open(&r, spath);
+        state_read_section(&r, "step", &st, sizeof st);
+        if (st != start) fail("%s: holds step %lld, its name says %ld", spath, (long long)st, start);
+        state_read_section(&r, "dataloader", &ls, sizeof ls);
+        omgd_load(&omgd, &model, &r);
+        state_reader_close(&r);
+        dataloader_set_state(&train_loader, &ls);
+        printf("resumed from %s (step %ld)\n", path, start);
+    } else if (cfg.model.init_from[0]) {
+        model_file_load(&model, cfg.model.init_from);
+    } else {
+        gpt2_init_random(&model, cfg.model.seed);
+    }
+    int first_step = start >= 0 ? (int)start : 0;
+
+    // ---- what the run holds in memory
+    size_t pbytes = n * sizeof(float);
+    size_t abytes = gpt2_activation_bytes(&shape, B, T);
+    printf("model: depth %d, channels %d, heads %d, context %d, vocab %d (padded %d): %zu parameters\n",
+           shape.num_layers, shape.channels, shape.num_heads, shape.max_seq_len, shape.vocab_size,
+           shape.padded_vocab_size, n);
+    printf("batch: %d x %d tokens, %d micro-batches per step = %lld tokens per step; %d threads\n",
+           B, T, accum, tokens_per_step, omp_get_max_threads());
+    printf("train data: %lld tokens in %d shards, %lld windows per epoch (%s)\n",
+           (long long)dataloader_total_tokens(&train_loader), dataloader_num_shards(&train_loader),
+           (long long)dataloader_windows_per_epoch(&train_loader), cfg.data.shuffle ? "shuffled" : "sequential");
+    printf("optimizer: AdamW, omgd.mode %s", cfg.omgd.mode);
+    if (os.mask.mode != MASK_NONE)
+        printf(" (active_layers %d of %d, switch_interval %s, warmup %d steps, pool_reset %s, state %s, grad scale %s)",
+               cfg.omgd.active_layers, omgd.settings.mask.num_units, cfg.omgd.switch_interval ? "steps" : "epoch",
+               cfg.omgd.warmup_steps, cfg.omgd.pool_reset, cfg.omgd.state, cfg.omgd.grad_scale > 0 ? "fixed" : "auto");
+    printf("\nmemory at start: params %.1f MiB, activations %.1f MiB; full AdamW would hold grads %.1f MiB + moments %.1f MiB\n",
+           mib(pbytes), mib(abytes), mib(pbytes), mib(2 * pbytes));
+
+    RunLog log;
+    run_log_open(&log, cfg.output.dir, start >= 0 ? (int)start : -1);
+    run_log_write(&log, "\"type\":\"event\",\"event\":\"%s\",\"step\":%d,\"num_params\":%zu,\"tokens_per_step\":%lld",
+                  start >= 0 ? "resume" : "start", first_step, n, tokens_per_step);
+
+    // ---- training loop: step S evaluates, samples and checkpoints the
+    // weights after S updates, then (unless it is the last) runs update S.
+    int *inputs = xmalloc((size_t)B * T * sizeof(int), "input batch");
+    int *targets = xmalloc((size_t)B * T * sizeof(int), "target batch");
+    const int steps = cfg.train.steps;
+    double total_ms = 0.0;
+    int timed_steps = 0;
+    for (int step = first_step; step <= steps; step++) {
+        int last = step == steps;
+        if (val_steps > 0 && (last || step % cfg.train.val_every == 0)) {
+            float vl = validation_loss(&model, &val_loader, val_steps, inputs, targets, B, T);
+            printf("step %d | val loss %.4f\n", step, vl);
+            run_log_write(&log, "\"type\":\"val\",\"step\":%d,\"val_loss\":%.9g", step, vl);
+        }
+        if (have_tokenizer && (last || step % cfg.train.sample_every == 0))
+            generate_sample(&model, &tokenizer, &cfg, step, &log);
+        int ckpt_due = last || (cfg.output.checkpoint_every > 0 && step % cfg.output.checkpoint_every == 0);
+        if (ckpt_due && step != start) save_checkpoint(&model, &omgd, &train_loader, &cfg, step, &log);
+        if (last) break;
+
+        double t0 = now_ms();
+        int new_period = omgd_begin_step(&omgd, &model, step, dataloader_epoch(&train_loader));
+        if (new_period || step == first_step) {
+            char when[64];
+            snprintf(when, sizeof when, "at step %d%s", step, new_period ? " (new period)" : "");
+            print_memory(&omgd, &model, when);
+        }
+        gpt2_zero_grad(&model);
+        double loss_sum = 0.0;
+        for (int micro = 0; micro < accum; micro++) {
+            dataloader_next_batch(&train_loader, inputs, targets);
+            loss_sum += gpt2_forward(&model, inputs, targets, B, T);
+            gpt2_backward(&model, 1.0f / (float)accum);
+        }
+        float loss = (float)(loss_sum / accum);
+        double lr = lr_at_step(cfg.optimizer.schedule, cfg.optimizer.lr, cfg.optimizer.min_lr,
+                               cfg.optimizer.warmup_steps, steps, step);
+        AdamWHyper hp = {(float)lr, (float)cfg.optimizer.beta1, (float)cfg.optimizer.beta2,
+                         (float)cfg.optimizer.eps, (float)cfg.optimizer.weight_decay};
+        float norm = omgd_apply_update(&omgd, &model, &hp, (float)cfg.optimizer.grad_clip);
+        double ms = now_ms() - t0;
+        if (step > first_step) { total_ms += ms; timed_steps++; }  // the first step warms caches
+        double avg = timed_steps ? total_ms / timed_steps : ms;
+        double tps = tokens_per_step / (ms / 1e3);
+        int eta_s = (int)(avg * (steps - step - 1) / 1e3);
+        printf("step %5d/%d | loss %.4f | lr %.2e | norm %.3f | %.1f ms | %.0f tok/s | eta %dm%02ds\n",
+               step, steps, loss, lr, norm, ms, tps, eta_s / 60, eta_s % 60);
+        fflush(stdout);
+        char active[4096];
+        omgd_active_json(&omgd, active, sizeof active);
+        OmgdMemory mem = omgd_memory(&omgd, &model);
+        run_log_write(&log, "\"type\":\"train\",\"step\":%d,\"loss\":%.9g,\"lr\":%.9g,\"grad_norm\":%.9g,\"ms\":%.3f,\"tokens_per_s\":%.1f,"
+                      "\"active_layers\":%s,\"bytes_params\":%zu,\"bytes_grads\":%zu,\"bytes_state_working\":%zu,\"bytes_state_parked\":%zu",
+                      step, loss, lr, norm, ms, tps, active, mem.params, mem.grads, mem.state_working, mem.state_parked);
+    }
+    run_log_write(&log, "\"type\":\"event\",\"event\":\"done\",\"step\":%d", steps);
+    run_log_close(&log);
+    printf("done: %d steps, average %.1f ms per step; log in %s/log.jsonl\n", steps,
+           timed_steps ? total_ms / timed_steps : 0.0, cfg.output.dir);
+
+    free(inputs);
+    free(targets);
+    omgd_free(&omgd);
+    gpt2_free(&model);
+    dataloader_free(&train_loader);
+    if (val_steps > 0) dataloader_free(&val_loader);
+    if (have_tokenizer) tokenizer_free(&tokenizer);
+    return 0;
+}
