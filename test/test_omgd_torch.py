@@ -22,7 +22,9 @@ size lr (see test_gpt2_torch.py); eps = 1e-4 damps those to ~1e-5 lr and
 also makes the update depend on the gradient scale (with eps -> 0 Adam is
 invariant to a constant scale, and N_L/gamma would be invisible). Then the
 C fp32 trajectory follows the float64 one closely: per-step losses within
-TOL_LOSS relative, parameters within TOL_PARAM * (|p| + lr * steps). The
+TOL_LOSS relative, parameters within TOL_PARAM * (|p| + lr * steps)
+(observed: ~1e-7 and ~3e-6, fp32 rounding accumulated over 24 steps;
+the tolerances leave a 10x margin). The
 sensitivity checks run deliberately wrong references (scale before
 clipping, no scale, moments reset instead of kept, one global step count)
 and require each to miss by more than the tolerance.
@@ -46,8 +48,8 @@ TRAINER = os.path.join(ROOT, "train_gpt2")
 L, C, NH, V, VP, MAXT = 4, 24, 2, 97, 128, 16
 B, T, STEPS = 2, 8, 24
 HP = dict(lr=3e-3, min_lr=3e-4, warmup=3, beta1=0.9, beta2=0.95, eps=1e-4, wd=0.1, clip=1.0)
-TOL_LOSS = 2e-5
-TOL_PARAM = 2e-4
+TOL_LOSS = 1e-6
+TOL_PARAM = 3e-5
 
 failures = 0
 
@@ -246,7 +248,7 @@ def compare_run(label, out_train, final_c, losses_r, final_r):
     return err, pe
 
 
-WARMUP, K, GAMMA = 3, 4, 3
+WARMUP, K, GAMMA = 4, 4, 3
 # The trainer's parameter table order (tensor indices in omgd_tensor mode):
 # wte, wpe, lnfw, lnfb, then each block's tensors in kind order.
 TABLE_ORDER = [("wte", -1), ("wpe", -1), ("lnfw", -1), ("lnfb", -1)] + [

@@ -3,7 +3,7 @@
 # resume and the final weights are bit-identical to an uninterrupted run.
 . "$(dirname "$0")/lib.sh"
 
-run() { ./train_gpt2 "${TINY[@]}" --set train.steps=10 --set output.checkpoint_every=4 "$@" >"$SCRATCH/last.out" 2>&1; }
+run() { ./train_gpt2 "${TINY[@]}" --set train.steps=10 --set output.checkpoint_every=4 --set output.keep_last=0 "$@" >"$SCRATCH/last.out" 2>&1; }
 train_losses() { grep '"type":"train"' "$1" | sed 's/"ms":.*//'; }
 
 run --set output.dir="$SCRATCH/a" || { not_ok "uninterrupted run" "$(tail -3 "$SCRATCH/last.out")"; finish; }
