@@ -126,7 +126,7 @@ static void describe_expected(const KeyDef *k, char *buf, size_t cap) {
             snprintf(buf, cap, "an integer in [%.0f, %.0f]%s%s%s", k->min, k->max,
                      alias ? " or \"" : "", alias ? alias : "", alias ? "\"" : "");
             break;
-        case K_UINT64: snprintf(buf, cap, "a non-negative integer"); break;
+        case K_UINT64: snprintf(buf, cap, "an integer in [0, 2^53]"); break;
         case K_DOUBLE:
             if (k->max >= BIG)
                 snprintf(buf, cap, "a number >= %g%s%s%s", k->min, alias ? " or \"" : "",
@@ -207,7 +207,9 @@ static void set_from_text(Config *cfg, const KeyDef *k, const char *where, const
         }
         case K_UINT64: {
             unsigned long long u = strtoull(v, &end, 10);
-            if (*v == '\0' || *end != '\0' || errno || v[0] == '-')
+            // JSON numbers are doubles: keep integers exactly representable so that
+            // config.json reads back to the same value
+            if (*v == '\0' || *end != '\0' || errno || v[0] == '-' || u > (1ull << 53))
                 key_error(where, k, "expected %s, got %s", exp, shown);
             store_number(cfg, k, 0, 0, u);
             break;
@@ -265,7 +267,7 @@ static void set_from_json(Config *cfg, const KeyDef *k, const char *where, const
     // integers: JSON numbers are doubles; accept only exact integers
     if (d != floor(d) || fabs(d) > 9007199254740992.0) key_error(where, k, "expected %s, got %s", exp, shown);
     if (k->type == K_UINT64) {
-        if (d < 0 || d > 9007199254740992.0) key_error(where, k, "expected %s up to 2^53, got %s", exp, shown);
+        if (d < 0 || d > 9007199254740992.0) key_error(where, k, "expected %s, got %s", exp, shown);
         store_number(cfg, k, 0, 0, (unsigned long long)d);
         return;
     }
