@@ -410,6 +410,17 @@ static void usage(const char *prog) {
     for (int i = 0; i < NKEYS; i++) printf("  %-26s %-32s %s\n", KEYS[i].path, KEYS[i].def, KEYS[i].doc);
 }
 
+// The README's config reference table, printed from KEYS (--help-markdown).
+static void usage_markdown(void) {
+    printf("| key | default | meaning |\n|---|---|---|\n");
+    for (int i = 0; i < NKEYS; i++) {
+        char exp[256];
+        describe_expected(&KEYS[i], exp, sizeof exp);
+        printf("| `%s` | `%s` | %s (%s) |\n", KEYS[i].path, KEYS[i].type == K_STRING && !KEYS[i].def[0] ? "\"\"" : KEYS[i].def,
+               KEYS[i].doc, exp);
+    }
+}
+
 void config_from_args(Config *cfg, int argc, char **argv) {
     const char *path = NULL, *prog = argc > 0 ? argv[0] : "train_gpt2";
     const char **sets = xcalloc((size_t)(argc > 0 ? argc : 1), sizeof(char *), "arguments");
@@ -417,6 +428,9 @@ void config_from_args(Config *cfg, int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(prog);
+            exit(0);
+        } else if (strcmp(argv[i], "--help-markdown") == 0) {
+            usage_markdown();
             exit(0);
         } else if (strcmp(argv[i], "--config") == 0) {
             if (path) fail("--config given twice (%s and %s)", path, i + 1 < argc ? argv[i + 1] : "?");
