@@ -18,9 +18,12 @@
 #include "common/checkpoint.h"
 #include "common/config.h"
 #include "common/error.h"
+#include "common/loss_guard.h"
 #include "common/lr_schedule.h"
 #include "common/rng.h"
 #include "common/run_log.h"
+#include "common/signals.h"
+#include "common/sysmem.h"
 #include "data/dataloader.h"
 #include "data/tokenizer.h"
 #include "model/gpt2.h"
@@ -128,7 +131,7 @@ static void save_checkpoint(const GPT2 *model, const Omgd *omgd, const DataLoade
                             const Config *cfg, int step, RunLog *log) {
     char path[4096];
     checkpoint_model_path(path, sizeof path, cfg->output.dir, step);
-    model_file_save(model, path);
+    FileDigest digest = model_file_save(model, path);
     DataLoaderState ls;
     dataloader_get_state(loader, &ls);
     int64_t st = step;
@@ -136,6 +139,7 @@ static void save_checkpoint(const GPT2 *model, const Omgd *omgd, const DataLoade
     StateWriter w;
     state_writer_open(&w, path);
     state_write_section(&w, "step", &st, sizeof st);
+    state_write_section(&w, "model_file", &digest, sizeof digest);
     state_write_section(&w, "dataloader", &ls, sizeof ls);
     omgd_save(omgd, &w);
     state_writer_commit(&w);
@@ -185,7 +189,10 @@ static long resume_step(const Config *cfg) {
         return -1;
     }
     if (strcmp(r, "latest") == 0) {
-        long s = checkpoint_find_latest(cfg->output.dir);
+        long s = checkpoint_find_latest_valid(cfg->output.dir);
+        if (s < 0 && checkpoint_find_latest(cfg->output.dir) >= 0)
+            fail("%s: no checkpoint in it verifies (see the warnings above); refusing to start over it",
+                 cfg->output.dir);
         if (s < 0) printf("resume: no checkpoint in %s yet, starting a fresh run\n", cfg->output.dir);
         return s;
     }
@@ -220,6 +227,7 @@ int main(int argc, char **argv) {
     long long tokens_per_step = cfg.train.total_batch_tokens ? cfg.train.total_batch_tokens : (long long)B * T;
     int accum = (int)(tokens_per_step / ((long long)B * T));
     make_dirs(cfg.output.dir);
+    checkpoint_remove_temporaries(cfg.output.dir);
     long start = resume_step(&cfg);
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", cfg.output.dir);
@@ -254,8 +262,9 @@ int main(int argc, char **argv) {
     Omgd omgd;
     omgd_init(&omgd, &os, &model.table);
     if (start >= 0) {
-        char spath[4096];
+        char spath[4096], why[1024];
         resume_paths(&cfg, start, path, spath, sizeof path);
+        if (!checkpoint_verify(path, spath, why, sizeof why)) fail("cannot resume: %s", why);
         model_file_load(&model, path);
         DataLoaderState ls;
         int64_t st;
@@ -294,6 +303,16 @@ int main(int argc, char **argv) {
     printf("\nmemory at start: params %.1f MiB, activations %.1f MiB; full AdamW would hold grads %.1f MiB + moments %.1f MiB\n",
            mib(pbytes), mib(abytes), mib(pbytes), mib(2 * pbytes));
 
+    size_t need = 4 * pbytes + abytes, avail = sysmem_available_bytes();
+    if (avail > 0 && need > avail) {
+        size_t per_row = gpt2_activation_bytes(&shape, 1, T);
+        long long fit = per_row ? (long long)((avail > 4 * pbytes ? avail - 4 * pbytes : 0) / per_row) : 0;
+        fail("%s: this run needs about %.2f GiB (weights, gradients and AdamW moments %.2f GiB, activations %.2f GiB) but "
+             "%.2f GiB of memory is available; train.batch_size %lld or less would fit%s",
+             cfg.source, need / 1073741824.0, 4 * pbytes / 1073741824.0, abytes / 1073741824.0, avail / 1073741824.0,
+             fit, fit == 0 ? " (none: the model alone is too large)" : "");
+    }
+
     RunLog log;
     run_log_open(&log, cfg.output.dir, start >= 0 ? (int)start : -1);
     run_log_write(&log, "\"type\":\"event\",\"event\":\"%s\",\"step\":%d,\"num_params\":%zu,\"tokens_per_step\":%lld",
@@ -306,17 +325,39 @@ int main(int argc, char **argv) {
     const int steps = cfg.train.steps;
     double total_ms = 0.0;
     int timed_steps = 0;
+    long last_saved = start;  // the step of the newest checkpoint this run wrote or resumed from
+    LossGuard guard;
+    loss_guard_init(&guard);
+    // test hook (fault injection): make the gradient norm of this step NaN
+    const char *fault = getenv("OMGD_FAULT_NAN_STEP");
+    int fault_nan_step = fault ? atoi(fault) : -1;
+    signals_install();
     for (int step = first_step; step <= steps; step++) {
         int last = step == steps;
+        int sig = signals_stop_requested();
+        if (sig && !last) {
+            if (step != last_saved) save_checkpoint(&model, &omgd, &train_loader, &cfg, step, &log);
+            run_log_write(&log, "\"type\":\"event\",\"event\":\"stopped\",\"step\":%d,\"signal\":\"%s\"", step,
+                          signals_name(sig));
+            run_log_close(&log);
+            printf("stopped by %s at step %d with a checkpoint; continue with: %s ... --set output.resume=latest\n",
+                   signals_name(sig), step, argv[0]);
+            return 0;
+        }
         if (val_steps > 0 && (last || step % cfg.train.val_every == 0)) {
             float vl = validation_loss(&model, &val_loader, val_steps, inputs, targets, B, T);
+            char vl_s[32];
+            json_number(vl_s, sizeof vl_s, vl);
             printf("step %d | val loss %.4f\n", step, vl);
-            run_log_write(&log, "\"type\":\"val\",\"step\":%d,\"val_loss\":%.9g", step, vl);
+            run_log_write(&log, "\"type\":\"val\",\"step\":%d,\"val_loss\":%s", step, vl_s);
         }
         if (have_tokenizer && (last || step % cfg.train.sample_every == 0))
             generate_sample(&model, &tokenizer, &cfg, step, &log);
         int ckpt_due = last || (cfg.output.checkpoint_every > 0 && step % cfg.output.checkpoint_every == 0);
-        if (ckpt_due && step != start) save_checkpoint(&model, &omgd, &train_loader, &cfg, step, &log);
+        if (ckpt_due && step != last_saved) {
+            save_checkpoint(&model, &omgd, &train_loader, &cfg, step, &log);
+            last_saved = step;
+        }
         if (last) break;
 
         double t0 = now_ms();
@@ -338,7 +379,10 @@ int main(int argc, char **argv) {
                                cfg.optimizer.warmup_steps, steps, step);
         AdamWHyper hp = {(float)lr, (float)cfg.optimizer.beta1, (float)cfg.optimizer.beta2,
                          (float)cfg.optimizer.eps, (float)cfg.optimizer.weight_decay};
-        float norm = omgd_apply_update(&omgd, &model, &hp, (float)cfg.optimizer.grad_clip);
+        float norm = omgd_grad_norm(&model);
+        if (step == fault_nan_step) norm = NAN;
+        GuardVerdict verdict = loss_guard_check(&guard, &cfg.train, loss, norm);
+        if (verdict.action == GUARD_APPLY) omgd_apply_update(&omgd, &model, &hp, (float)cfg.optimizer.grad_clip, norm);
         double ms = now_ms() - t0;
         if (step > first_step) { total_ms += ms; timed_steps++; }  // the first step warms caches
         double avg = timed_steps ? total_ms / timed_steps : ms;
@@ -350,9 +394,29 @@ int main(int argc, char **argv) {
         char active[4096];
         omgd_active_json(&omgd, active, sizeof active);
         OmgdMemory mem = omgd_memory(&omgd, &model);
-        run_log_write(&log, "\"type\":\"train\",\"step\":%d,\"loss\":%.9g,\"lr\":%.9g,\"grad_norm\":%.9g,\"ms\":%.3f,\"tokens_per_s\":%.1f,"
-                      "\"active_layers\":%s,\"bytes_params\":%zu,\"bytes_grads\":%zu,\"bytes_state_working\":%zu,\"bytes_state_parked\":%zu",
-                      step, loss, lr, norm, ms, tps, active, mem.params, mem.grads, mem.state_working, mem.state_parked);
+        char loss_s[32], norm_s[32];
+        json_number(loss_s, sizeof loss_s, loss);
+        json_number(norm_s, sizeof norm_s, norm);
+        run_log_write(&log, "\"type\":\"train\",\"step\":%d,\"loss\":%s,\"lr\":%.9g,\"grad_norm\":%s,\"ms\":%.3f,\"tokens_per_s\":%.1f,"
+                      "\"active_layers\":%s,\"bytes_params\":%zu,\"bytes_grads\":%zu,\"bytes_state_working\":%zu,\"bytes_state_parked\":%zu%s",
+                      step, loss_s, lr, norm_s, ms, tps, active, mem.params, mem.grads, mem.state_working, mem.state_parked,
+                      verdict.action == GUARD_APPLY ? "" : ",\"skipped\":true");
+        if (verdict.nonfinite || verdict.spike) {
+            const char *what = verdict.nonfinite ? "nonfinite" : "loss_spike";
+            const char *action = verdict.action == GUARD_APPLY ? "applied" : verdict.action == GUARD_SKIP ? "skipped" : "stopped";
+            printf("warning: step %d: %s (loss %s, grad norm %s, z-score %.1f): update %s\n", step,
+                   verdict.nonfinite ? "non-finite loss or gradient norm" : "loss spike", loss_s, norm_s, verdict.zscore, action);
+            run_log_write(&log, "\"type\":\"event\",\"event\":\"%s\",\"step\":%d,\"loss\":%s,\"grad_norm\":%s,\"zscore\":%.3f,\"action\":\"%s\"",
+                          what, step, loss_s, norm_s, verdict.zscore, action);
+        }
+        if (verdict.action == GUARD_STOP) {
+            // the update was not applied: the weights are the last good state
+            if (step != last_saved) save_checkpoint(&model, &omgd, &train_loader, &cfg, step, &log);
+            run_log_close(&log);
+            fail("step %d: non-finite loss or gradient norm (%s%d in a row); stopped with the last good state in checkpoint %s/model_%08ld.bin",
+                 step, strcmp(cfg.train.on_nonfinite, "stop") == 0 ? "train.on_nonfinite is stop; " : "",
+                 guard.nonfinite_in_a_row, cfg.output.dir, (long)step);
+        }
     }
     run_log_write(&log, "\"type\":\"event\",\"event\":\"done\",\"step\":%d", steps);
     run_log_close(&log);

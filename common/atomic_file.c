@@ -6,12 +6,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/crc32.h"
 #include "common/error.h"
 
 void atomic_open(AtomicFile *a, const char *path) {
     if (strlen(path) >= ATOMIC_PATH_MAX) fail("%s: path too long", path);
     snprintf(a->path, sizeof a->path, "%s", path);
     snprintf(a->tmp_path, sizeof a->tmp_path, "%s.tmp", path);
+    a->crc = 0;
+    a->bytes = 0;
     a->f = fopen(a->tmp_path, "wb");
     if (!a->f) fail("%s: cannot open for writing (%s)", a->tmp_path, strerror(errno));
 }
@@ -25,6 +28,8 @@ static void abandon(AtomicFile *a, const char *what, int err) {
 
 void atomic_write(AtomicFile *a, const void *src, size_t size, size_t count) {
     if (count && fwrite(src, size, count, a->f) != count) abandon(a, "write failed", errno);
+    a->crc = crc32_update(a->crc, src, size * count);
+    a->bytes += (long long)(size * count);
 }
 
 void atomic_commit(AtomicFile *a) {

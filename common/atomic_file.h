@@ -4,6 +4,7 @@
 #ifndef COMMON_ATOMIC_FILE_H
 #define COMMON_ATOMIC_FILE_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #define ATOMIC_PATH_MAX 4096
@@ -12,7 +13,16 @@ typedef struct {
     FILE *f;
     char path[ATOMIC_PATH_MAX];
     char tmp_path[ATOMIC_PATH_MAX + 8];
+    uint32_t crc;      // CRC-32 of everything passed to atomic_write
+    long long bytes;   // and its length
 } AtomicFile;
+
+// Size and CRC-32 of a file's contents, recorded to verify it later.
+typedef struct {
+    int64_t size;
+    uint32_t crc;
+    uint32_t pad;
+} FileDigest;
 
 // Opens <path>.tmp for writing (fails naming the path).
 void atomic_open(AtomicFile *a, const char *path);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/atomic_file.h"
+#include "common/crc32.h"
 #include "common/error.h"
 
 void checkpoint_model_path(char *buf, size_t cap, const char *dir, long step) {
@@ -57,6 +58,70 @@ static int list_checkpoints(const char *dir, long **steps_out) {
     return n;
 }
 
+int checkpoint_verify(const char *model_path, const char *state_path, char *why, size_t cap) {
+    char reason[512];
+    if (!state_file_check(state_path, reason, sizeof reason)) {
+        snprintf(why, cap, "%s: %s", state_path, reason);
+        return 0;
+    }
+    StateReader r;
+    state_reader_open(&r, state_path);
+    FileDigest want;
+    int has = state_has_section(&r, "model_file");
+    if (has) state_read_section(&r, "model_file", &want, sizeof want);
+    state_reader_close(&r);
+    if (!has) {
+        snprintf(why, cap, "%s: no record of its model file", state_path);
+        return 0;
+    }
+    FILE *f = fopen(model_path, "rb");
+    if (!f) {
+        snprintf(why, cap, "%s: cannot open (%s)", model_path, strerror(errno));
+        return 0;
+    }
+    fclose(f);
+    long long size;
+    uint32_t crc = crc32_file(model_path, 0, &size);
+    if (size != want.size || crc != want.crc) {
+        snprintf(why, cap, "%s: %lld bytes with checksum %08x, but its checkpoint recorded %lld bytes with checksum %08x (corrupt or replaced)",
+                 model_path, size, crc, (long long)want.size, want.crc);
+        return 0;
+    }
+    return 1;
+}
+
+long checkpoint_find_latest_valid(const char *dir) {
+    long *steps;
+    int n = list_checkpoints(dir, &steps);
+    long found = -1;
+    for (int i = n - 1; i >= 0 && found < 0; i--) {
+        char model[4096], state[4096], why[1024];
+        checkpoint_model_path(model, sizeof model, dir, steps[i]);
+        checkpoint_state_path(state, sizeof state, dir, steps[i]);
+        if (checkpoint_verify(model, state, why, sizeof why)) found = steps[i];
+        else fprintf(stderr, "warning: skipping checkpoint %ld: %s\n", steps[i], why);
+    }
+    free(steps);
+    return found;
+}
+
+void checkpoint_remove_temporaries(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        int ours = strncmp(e->d_name, "model_", 6) == 0 || strncmp(e->d_name, "state_", 6) == 0 ||
+                   strncmp(e->d_name, "log.jsonl", 9) == 0 || strncmp(e->d_name, "config.json", 11) == 0;
+        if (ours && n > 4 && strcmp(e->d_name + n - 4, ".tmp") == 0) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            if (remove(path) == 0) printf("removed %s (left by an interrupted write)\n", path);
+        }
+    }
+    closedir(d);
+}
+
 long checkpoint_find_latest(const char *dir) {
     long *steps;
     int n = list_checkpoints(dir, &steps);
@@ -77,6 +142,8 @@ long checkpoint_step_from_path(const char *path) {
 typedef struct {
     uint32_t magic, version;
     uint64_t count;
+    uint32_t crc;  // CRC-32 of every byte after the header
+    uint32_t pad;
 } StateHeader;
 
 typedef struct {
@@ -88,8 +155,14 @@ void state_writer_open(StateWriter *w, const char *path) {
     snprintf(w->path, sizeof w->path, "%s", path);
     atomic_open(&w->file, path);
     w->count = 0;
-    StateHeader h = {STATE_FILE_MAGIC, STATE_FILE_VERSION, 0};
+    w->crc = 0;
+    StateHeader h = {STATE_FILE_MAGIC, STATE_FILE_VERSION, 0, 0, 0};
     atomic_write(&w->file, &h, sizeof h, 1);
+}
+
+static void write_hashed(StateWriter *w, const void *data, uint64_t bytes) {
+    atomic_write(&w->file, data, 1, (size_t)bytes);
+    w->crc = crc32_update(w->crc, data, (size_t)bytes);
 }
 
 static void write_section_header(StateWriter *w, const char *name, uint64_t bytes) {
@@ -98,13 +171,13 @@ static void write_section_header(StateWriter *w, const char *name, uint64_t byte
     if (strlen(name) >= STATE_SECTION_NAME) fail("state section name too long: %s", name);
     strcpy(sh.name, name);
     sh.size = bytes;
-    atomic_write(&w->file, &sh, sizeof sh, 1);
+    write_hashed(w, &sh, sizeof sh);
     w->count++;
 }
 
 void state_write_section(StateWriter *w, const char *name, const void *data, uint64_t bytes) {
     write_section_header(w, name, bytes);
-    atomic_write(&w->file, data, 1, (size_t)bytes);
+    write_hashed(w, data, bytes);
 }
 
 void state_write_zeros(StateWriter *w, const char *name, uint64_t bytes) {
@@ -112,56 +185,103 @@ void state_write_zeros(StateWriter *w, const char *name, uint64_t bytes) {
     write_section_header(w, name, bytes);
     for (uint64_t done = 0; done < bytes;) {
         uint64_t n = bytes - done < sizeof zeros ? bytes - done : sizeof zeros;
-        atomic_write(&w->file, zeros, 1, (size_t)n);
+        write_hashed(w, zeros, n);
         done += n;
     }
 }
 
 void state_writer_commit(StateWriter *w) {
-    StateHeader h = {STATE_FILE_MAGIC, STATE_FILE_VERSION, w->count};
+    StateHeader h = {STATE_FILE_MAGIC, STATE_FILE_VERSION, w->count, w->crc, 0};
     if (fflush(w->file.f) != 0 || fseek(w->file.f, 0, SEEK_SET) != 0 ||
         fwrite(&h, sizeof h, 1, w->file.f) != 1)
         fail("%s: write failed (%s)", w->path, strerror(errno));
     atomic_commit(&w->file);
 }
 
-void state_reader_open(StateReader *r, const char *path) {
-    memset(r, 0, sizeof *r);
-    snprintf(r->path, sizeof r->path, "%s", path);
-    r->f = xfopen(path, "rb");
-    long long size = xfilesize(r->f, path);
+// Walks the file's structure; with r != NULL records the section index.
+// Returns 0 and a reason in why on any problem.
+static int walk_state_file(const char *path, StateReader *r, char *why, size_t cap) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(why, cap, "cannot open (%s)", strerror(errno));
+        return 0;
+    }
+    int ok = 0;
+    long long size = -1;
+    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
     StateHeader h;
-    if (size < (long long)sizeof h) fail("%s: truncated state file (%lld bytes)", path, size);
-    xfread(&h, sizeof h, 1, r->f, path);
-    if (h.magic != STATE_FILE_MAGIC) fail("%s: not a training state file (bad magic)", path);
-    if (h.version != STATE_FILE_VERSION)
-        fail("%s: state file version %u, expected %d", path, h.version, STATE_FILE_VERSION);
-    if (h.count > 1000000) fail("%s: implausible section count %llu", path, (unsigned long long)h.count);
-    r->count = h.count;
-    r->names = xcalloc(h.count, STATE_SECTION_NAME, "state sections");
-    r->sizes = xcalloc(h.count, sizeof(uint64_t), "state sections");
-    r->offsets = xcalloc(h.count, sizeof(uint64_t), "state sections");
+    if (size < (long long)sizeof h || fseek(f, 0, SEEK_SET) != 0 || fread(&h, sizeof h, 1, f) != 1) {
+        snprintf(why, cap, "truncated state file (%lld bytes)", size);
+        goto done;
+    }
+    if (h.magic != STATE_FILE_MAGIC) {
+        snprintf(why, cap, "not a training state file (bad magic)");
+        goto done;
+    }
+    if (h.version != STATE_FILE_VERSION) {
+        snprintf(why, cap, "state file version %u, expected %d", h.version, STATE_FILE_VERSION);
+        goto done;
+    }
+    if (h.count > 1000000) {
+        snprintf(why, cap, "implausible section count %llu (corrupt header)", (unsigned long long)h.count);
+        goto done;
+    }
+    if (r) {
+        r->count = h.count;
+        r->names = xcalloc(h.count, STATE_SECTION_NAME, "state sections");
+        r->sizes = xcalloc(h.count, sizeof(uint64_t), "state sections");
+        r->offsets = xcalloc(h.count, sizeof(uint64_t), "state sections");
+    }
     uint64_t pos = sizeof h;
     for (uint64_t i = 0; i < h.count; i++) {
         SectionHeader sh;
-        if (pos + sizeof sh > (uint64_t)size)
-            fail("%s: truncated state file (section %llu of %llu missing)", path,
-                 (unsigned long long)i + 1, (unsigned long long)h.count);
-        if (fseek(r->f, (long)pos, SEEK_SET) != 0) fail("%s: cannot seek", path);
-        xfread(&sh, sizeof sh, 1, r->f, path);
-        if (memchr(sh.name, '\0', STATE_SECTION_NAME) == NULL)
-            fail("%s: corrupt section header %llu", path, (unsigned long long)i);
+        if (pos + sizeof sh > (uint64_t)size || fseek(f, (long)pos, SEEK_SET) != 0 || fread(&sh, sizeof sh, 1, f) != 1) {
+            snprintf(why, cap, "truncated state file (section %llu of %llu missing)", (unsigned long long)i + 1,
+                     (unsigned long long)h.count);
+            goto done;
+        }
+        if (memchr(sh.name, '\0', STATE_SECTION_NAME) == NULL) {
+            snprintf(why, cap, "corrupt section header %llu", (unsigned long long)i);
+            goto done;
+        }
         pos += sizeof sh;
-        if (sh.size > (uint64_t)size - pos)
-            fail("%s: truncated state file (section \"%s\" needs %llu bytes, %llu left)", path,
-                 sh.name, (unsigned long long)sh.size, (unsigned long long)((uint64_t)size - pos));
-        memcpy(r->names[i], sh.name, STATE_SECTION_NAME);
-        r->sizes[i] = sh.size;
-        r->offsets[i] = pos;
+        if (sh.size > (uint64_t)size - pos) {
+            snprintf(why, cap, "truncated state file (section \"%s\" needs %llu bytes, %llu left)", sh.name,
+                     (unsigned long long)sh.size, (unsigned long long)((uint64_t)size - pos));
+            goto done;
+        }
+        if (r) {
+            memcpy(r->names[i], sh.name, STATE_SECTION_NAME);
+            r->sizes[i] = sh.size;
+            r->offsets[i] = pos;
+        }
         pos += sh.size;
     }
-    if (pos != (uint64_t)size)
-        fail("%s: %lld bytes after the last section (corrupt file?)", path, size - (long long)pos);
+    if (pos != (uint64_t)size) {
+        snprintf(why, cap, "%lld bytes after the last section (corrupt file?)", size - (long long)pos);
+        goto done;
+    }
+    fclose(f);
+    f = NULL;
+    uint32_t crc = crc32_file(path, (long long)sizeof h, NULL);
+    if (crc != h.crc) {
+        snprintf(why, cap, "checksum mismatch (stored %08x, computed %08x): the file is corrupt", h.crc, crc);
+        goto done;
+    }
+    ok = 1;
+done:
+    if (f) fclose(f);
+    return ok;
+}
+
+int state_file_check(const char *path, char *why, size_t cap) { return walk_state_file(path, NULL, why, cap); }
+
+void state_reader_open(StateReader *r, const char *path) {
+    memset(r, 0, sizeof *r);
+    snprintf(r->path, sizeof r->path, "%s", path);
+    char why[512];
+    if (!walk_state_file(path, r, why, sizeof why)) fail("%s: %s", path, why);
+    r->f = xfopen(path, "rb");
 }
 
 static long find_section(const StateReader *r, const char *name) {

@@ -14,11 +14,12 @@
 #include "common/atomic_file.h"
 
 #define STATE_FILE_MAGIC 0x4F4D4744u  // "OMGD"
-#define STATE_FILE_VERSION 2
+#define STATE_FILE_VERSION 3
 #define STATE_SECTION_NAME 32
 
 // A state file is a header and a list of named sections:
-//   header:  uint32 magic, uint32 version, uint64 number of sections
+//   header:  uint32 magic, uint32 version, uint64 number of sections,
+//            uint32 CRC-32 of every byte after the header, uint32 zero
 //   section: char name[32] (NUL-padded), uint64 size in bytes, then the bytes
 // Every trainer writes the sections it needs (step, optimizer moments,
 // schedule and data-loader positions, ...); the reader checks that each
@@ -27,6 +28,7 @@ typedef struct {
     char path[4096];
     AtomicFile file;
     uint64_t count;
+    uint32_t crc;
 } StateWriter;
 
 void state_writer_open(StateWriter *w, const char *path);
@@ -44,8 +46,11 @@ typedef struct {
     uint64_t *sizes, *offsets;
 } StateReader;
 
-// Opens and validates the whole file's structure (magic, version, section
-// headers against the file length); fails naming the file.
+// Whether a state file is intact (structure and checksum); if not, a
+// reason goes to why. Never fails.
+int state_file_check(const char *path, char *why, size_t cap);
+// Opens and validates the whole file (magic, version, section headers
+// against the file length, checksum); fails naming the file.
 void state_reader_open(StateReader *r, const char *path);
 // Reads section `name`, which must hold exactly `bytes` bytes; dst may be
 // NULL to only check that it exists.
@@ -59,6 +64,15 @@ void checkpoint_state_path(char *buf, size_t cap, const char *dir, long step);
 long checkpoint_find_latest(const char *dir);
 // Step of a path named .../model_SSSSSSSS.bin, or fails naming it.
 long checkpoint_step_from_path(const char *path);
+// Whether a checkpoint is intact: the state file's structure and checksum,
+// and the model file's size and checksum as recorded in the state file's
+// "model_file" section. If not, a one-line reason goes to why.
+int checkpoint_verify(const char *model_path, const char *state_path, char *why, size_t cap);
+// The newest checkpoint in dir that verifies (warning about newer ones
+// that do not), or -1.
+long checkpoint_find_latest_valid(const char *dir);
+// Removes *.tmp files an interrupted atomic write left in dir.
+void checkpoint_remove_temporaries(const char *dir);
 
 // Deletes complete checkpoints older than the newest keep_last ones
 // (keep_last <= 0 keeps everything).

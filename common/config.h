@@ -42,6 +42,9 @@ typedef struct {
     int val_steps;                // micro-batches per validation
     int sample_every;             // 0 = never
     int sample_tokens;            // tokens generated per sample
+    char on_nonfinite[8];         // skip | stop
+    double spike_zscore;          // 0 = off
+    int skip_spikes;              // bool
 } TrainConfig;
 
 typedef struct {

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+jmp_buf *fail_jump = NULL;
+
 void fail(const char *fmt, ...) {
     va_list ap;
     fflush(stdout);
@@ -13,6 +15,7 @@ void fail(const char *fmt, ...) {
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+    if (fail_jump) longjmp(*fail_jump, 1);
     exit(EXIT_USER_ERROR);
 }
 

@@ -20,6 +20,11 @@
 
 void fail(const char *fmt, ...) NORETURN PRINTF_LIKE(1, 2);
 
+// For the fuzz harnesses only: when set, fail() prints its line and
+// longjmps here instead of exiting, so one process can try many inputs.
+#include <setjmp.h>
+extern jmp_buf *fail_jump;
+
 void *xmalloc(size_t size, const char *what);
 void *xcalloc(size_t count, size_t size, const char *what);
 FILE *xfopen(const char *path, const char *mode);

@@ -1,6 +1,7 @@
 #include "common/run_log.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,11 @@ void run_log_write(RunLog *log, const char *fmt, ...) {
 void run_log_close(RunLog *log) {
     if (log->f) xfclose(log->f, log->path);
     log->f = NULL;
+}
+
+void json_number(char *buf, size_t cap, double x) {
+    if (isfinite(x)) snprintf(buf, cap, "%.9g", x);
+    else snprintf(buf, cap, "null");
 }
 
 // Length of the valid UTF-8 sequence starting at p, or 0 if it is invalid.

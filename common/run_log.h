@@ -19,6 +19,9 @@ void run_log_open(RunLog *log, const char *dir, int resume_step);
 // "\"type\":\"val\",\"step\":3,\"val_loss\":4.5".
 void run_log_write(RunLog *log, const char *fmt, ...);
 void run_log_close(RunLog *log);
+// A number for JSON: "%.9g", or null when it is NaN or infinite (JSON has
+// no such numbers).
+void json_number(char *buf, size_t cap, double x);
 // Writes s as a JSON string literal (with quotes and escapes) into buf.
 void json_escape(char *buf, size_t cap, const char *s);
 

@@ -79,7 +79,7 @@ void model_file_load(GPT2 *m, const char *path) {
     fclose(f);
 }
 
-void model_file_save(const GPT2 *m, const char *path) {
+FileDigest model_file_save(const GPT2 *m, const char *path) {
     const GPT2Config *c = &m->config;
     int h[HEADER_INTS] = {0};
     h[0] = MODEL_FILE_MAGIC;
@@ -98,5 +98,7 @@ void model_file_save(const GPT2 *m, const char *path) {
         const ParamTensor *p = &t->tensors[i];
         atomic_write(&a, m->params + p->offset, sizeof(float), p->numel);
     });
+    FileDigest d = {a.bytes, a.crc, 0};
     atomic_commit(&a);
+    return d;
 }

@@ -8,6 +8,7 @@
 #ifndef MODEL_MODEL_FILE_H
 #define MODEL_MODEL_FILE_H
 
+#include "common/atomic_file.h"
 #include "model/gpt2.h"
 
 #define MODEL_FILE_MAGIC 20240326
@@ -20,7 +21,8 @@ void model_file_read_config(const char *path, GPT2Config *out);
 // Loads weights into m (built with the same config; fails naming the
 // mismatched dimension otherwise).
 void model_file_load(GPT2 *m, const char *path);
-// Writes m's weights atomically (temporary file, fsync, rename).
-void model_file_save(const GPT2 *m, const char *path);
+// Writes m's weights atomically (temporary file, fsync, rename); returns
+// the file's size and CRC-32 (recorded in the checkpoint's state file).
+FileDigest model_file_save(const GPT2 *m, const char *path);
 
 #endif

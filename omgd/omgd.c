@@ -46,12 +46,12 @@ int omgd_begin_step(Omgd *o, GPT2 *model, int64_t step, int64_t epoch) {
     return switched;
 }
 
-float omgd_apply_update(Omgd *o, GPT2 *model, const AdamWHyper *h, float grad_clip) {
-    float norm = grad_global_norm(model->grads, model->grad_floats);
+float omgd_grad_norm(const GPT2 *model) { return grad_global_norm(model->grads, model->grad_floats); }
+
+void omgd_apply_update(Omgd *o, GPT2 *model, const AdamWHyper *h, float grad_clip, float norm) {
     float clip = grad_clip_factor(norm, grad_clip);
     float scale = (float)mask_grad_scale(&o->schedule);
     omgd_adamw_update(model->params, model->grad_of, &o->store, h, clip, scale);
-    return norm;
 }
 
 void omgd_active_json(const Omgd *o, char *buf, size_t cap) {

@@ -36,9 +36,10 @@ void omgd_free(Omgd *o);
 // Updates the mask for this step; when it changed, makes the model's
 // gradients and the store's working set follow it. Returns 1 on a new period.
 int omgd_begin_step(Omgd *o, GPT2 *model, int64_t step, int64_t epoch);
-// Clipping over the gradients that exist, then the fused update.
-// Returns the gradient norm (before clipping).
-float omgd_apply_update(Omgd *o, GPT2 *model, const AdamWHyper *h, float grad_clip);
+// Global norm of the gradients that exist this step (the active slice).
+float omgd_grad_norm(const GPT2 *model);
+// Clipping by that norm, then the fused update of the active slice.
+void omgd_apply_update(Omgd *o, GPT2 *model, const AdamWHyper *h, float grad_clip, float norm);
 // "[0,3,7]": the active blocks (all blocks outside masking) as JSON.
 void omgd_active_json(const Omgd *o, char *buf, size_t cap);
 // Checkpoint sections: the schedule state and the optimizer state store.

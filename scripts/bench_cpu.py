@@ -30,7 +30,7 @@ def run(model, threads, steps, batch, seq):
                "--set", f"model.depth={depth}", "--set", f"model.channels={channels}",
                "--set", f"model.heads={heads}", "--set", "model.preset=",
                "--set", f"train.batch_size={batch}", "--set", f"train.seq_len={seq}",
-               "--set", "train.total_batch_tokens=0",
+               "--set", "train.total_batch_tokens=0", "--set", "optimizer.warmup_steps=0",
                "--set", f"train.steps={steps}", "--set", "train.val_every=0",
                "--set", "train.sample_every=0", "--set", "output.checkpoint_every=0",
                "--set", "output.resume=", "--set", f"output.dir={out}"]

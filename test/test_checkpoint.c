@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/checkpoint.h"
+#include "common/crc32.h"
 #include "common/error.h"
 #include "model/gpt2.h"
 #include "model/model_file.h"
@@ -59,6 +60,11 @@ static void state_child(void *arg) {
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/test_checkpoint_XXXXXX");
     if (!mkdtemp(dir)) fail("mkdtemp failed");
+    // CRC-32 check value of the standard (zlib) polynomial, whole and in pieces
+    uint32_t crc = crc32_update(0, "123456789", 9);
+    uint32_t pieces = crc32_update(crc32_update(0, "1234", 4), "56789", 5);
+    CHECK(crc == 0xCBF43926u && pieces == crc, "CRC-32 check value", "got %08x / %08x", crc, pieces);
+
     GPT2 a, b;
     gpt2_build(&a, &shape);
     gpt2_init_random(&a, 42);
@@ -193,7 +199,8 @@ int main(void) {
         {"state_empty", 0, -1, "truncated"},
         {"state_bad_magic", sn, 0, "magic"},
         {"state_bad_version", sn, 4, "version"},
-        {"state_bad_section_size", sn, 16 + 32 + 7, "truncated"},
+        {"state_bad_section_size", sn, 24 + 32 + 7, "truncated"},
+        {"state_flipped_data_byte", sn, (int)sn - 100, "checksum"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char p2[600], err[1024], label[128];

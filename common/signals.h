@@ -1,0 +1,12 @@
+// SIGINT and SIGTERM (what a user's Ctrl-C and Slurm send): the first one
+// asks the trainer to finish the current step, write a checkpoint and exit
+// 0; a second one exits at once (status 128 + signal).
+#ifndef COMMON_SIGNALS_H
+#define COMMON_SIGNALS_H
+
+void signals_install(void);
+// The signal that asked to stop, or 0.
+int signals_stop_requested(void);
+const char *signals_name(int sig);
+
+#endif
