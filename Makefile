@@ -11,7 +11,11 @@ TEST_SRC = $(wildcard test/test_*.c) $(wildcard test/tool_*.c)
 TEST_BIN = $(patsubst test/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 HEADERS = $(wildcard common/*.h) $(wildcard model/*.h) $(wildcard data/*.h) $(wildcard omgd/*.h)
 
-.PHONY: all tests test clean
+FUZZ_SRC = $(wildcard test/fuzz/fuzz_*.c)
+FUZZ_BIN = $(patsubst test/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+FUZZ_CFLAGS = -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -D_GNU_SOURCE -I.
+
+.PHONY: all tests test fuzz clean
 all: train_gpt2
 
 train_gpt2: train_gpt2.c $(LIB_OBJ)
@@ -26,6 +30,13 @@ $(BUILD)/tests/%: test/%.c $(LIB_OBJ)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
 tests: train_gpt2 $(TEST_BIN)
+
+# libFuzzer harnesses for every file reader (clang; see test/test_fuzz.sh)
+fuzz: $(FUZZ_BIN)
+
+$(BUILD)/fuzz/%: test/fuzz/%.c test/fuzz/fuzz_common.h $(LIB_SRC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) -lcjson -lopenblas -lm
 
 test: tests
 	test/run_tests.sh
