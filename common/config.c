@@ -4,9 +4,11 @@
 #include "common/config.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,16 +100,74 @@ static int find_key(const char *path) {
     return -1;
 }
 
-// "where" names the source in messages: the file name or "--set".
+// The source named in messages about --set overrides (compared by address,
+// so a config file that happens to be called "--set" is still a file).
+static const char SET_SOURCE[] = "--set";
+
+// A user-supplied string for a message: quoted, control characters and
+// quotes escaped (the message stays one line), long ones cut short.
+static const char *quoted(const char *s, char *buf, size_t cap) {
+    size_t n = 0, limit = cap > 8 ? cap - 8 : 0;
+    buf[n++] = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (n >= limit) {
+            n += (size_t)snprintf(buf + n, cap - n, "...");
+            break;
+        }
+        if (*p == '"' || *p == '\\') n += (size_t)snprintf(buf + n, cap - n, "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f) n += (size_t)snprintf(buf + n, cap - n, "\\x%02x", *p);
+        else buf[n++] = (char)*p;
+    }
+    snprintf(buf + n, cap - n, "\"");
+    return buf;
+}
+
+// A key name as written by the user: as is when it is plain, else quoted.
+static const char *key_shown(const char *s, char *buf, size_t cap) {
+    int plain = strlen(s) < 100;
+    for (const char *p = s; *p && plain; p++)
+        plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+                *p == '.' || *p == '-';
+    if (plain && *s) {
+        snprintf(buf, cap, "%s", s);
+        return buf;
+    }
+    return quoted(s, buf, cap);
+}
+
+// "FILE: key.path: msg" or, for an override, "--set key.path: msg".
+static void key_fail(const char *where, const char *key, const char *fmt, ...) PRINTF_LIKE(3, 4) NORETURN;
+static void key_fail(const char *where, const char *key, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (where == SET_SOURCE) fail("--set %s: %s", key, msg);
+    fail("%s: %s: %s", where, key, msg);
+}
+
+// "where" names the source in messages: the file name or SET_SOURCE.
 static void key_error(const char *where, const KeyDef *k, const char *fmt, ...) PRINTF_LIKE(3, 4) NORETURN;
-#include <stdarg.h>
 static void key_error(const char *where, const KeyDef *k, const char *fmt, ...) {
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fail("%s: %s: %s", where, k->path, msg);
+    key_fail(where, k->path, "%s", msg);
+}
+
+// The sections of the table, in order, as "model, data, ...".
+static void section_list(char *buf, size_t cap) {
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < NKEYS; i++) {
+        size_t sl = (size_t)(strchr(KEYS[i].path, '.') - KEYS[i].path);
+        if (i > 0 && strncmp(KEYS[i - 1].path, KEYS[i].path, sl + 1) == 0) continue;
+        if (len + sl + 3 >= cap) break;
+        len += (size_t)snprintf(buf + len, cap - len, "%s%.*s", len ? ", " : "", (int)sl, KEYS[i].path);
+    }
 }
 
 static int in_list(const char *allowed, const char *v) {
@@ -175,20 +235,20 @@ static void store_number(Config *cfg, const KeyDef *k, double d, long long i, un
 }
 
 static void store_string(Config *cfg, const KeyDef *k, const char *where, const char *v) {
-    char exp[256];
+    char exp[256], shown[128];
     if (strlen(v) >= k->size) key_error(where, k, "value longer than %zu characters", k->size - 1);
     if (k->allowed && !in_list(k->allowed, v)) {
         describe_expected(k, exp, sizeof exp);
-        key_error(where, k, "expected %s, got \"%s\"", exp, v);
+        key_error(where, k, "expected %s, got %s", exp, quoted(v, shown, sizeof shown));
     }
     memcpy((char *)cfg + k->offset, v, strlen(v) + 1);
 }
 
 // Parses a value written as text (a default or a --set value).
 static void set_from_text(Config *cfg, const KeyDef *k, const char *where, const char *v) {
-    char exp[256], shown[300];
+    char exp[256], shown[128];
     describe_expected(k, exp, sizeof exp);
-    snprintf(shown, sizeof shown, "\"%s\"", v);
+    quoted(v, shown, sizeof shown);
     if (k->type == K_STRING) {
         store_string(cfg, k, where, v);
         return;
@@ -197,6 +257,8 @@ static void set_from_text(Config *cfg, const KeyDef *k, const char *where, const
         store_number(cfg, k, 0.0, 0, 0);
         return;
     }
+    // numbers: the whole text, no surrounding blanks (strto* skip leading ones)
+    if (*v == '\0' || isspace((unsigned char)*v)) key_error(where, k, "expected %s, got %s", exp, shown);
     char *end;
     errno = 0;
     switch (k->type) {
@@ -218,8 +280,8 @@ static void set_from_text(Config *cfg, const KeyDef *k, const char *where, const
             break;
         }
         case K_DOUBLE: {
-            double d = strtod(v, &end);
-            if (*v == '\0' || *end != '\0' || errno || !isfinite(d))
+            double d = strtod(v, &end);  // an underflow (ERANGE) gives 0 or a subnormal: fine
+            if (*end != '\0' || !isfinite(d))
                 key_error(where, k, "expected %s, got %s", exp, shown);
             check_range(where, k, d, shown);
             store_number(cfg, k, d, 0, 0);
@@ -236,6 +298,10 @@ static void set_from_text(Config *cfg, const KeyDef *k, const char *where, const
 
 // A JSON value, shown in messages as it was written.
 static void json_shown(const cJSON *item, char *buf, size_t cap) {
+    if (cJSON_IsNumber(item) && !isfinite(item->valuedouble)) {  // cJSON would print null
+        snprintf(buf, cap, "a number beyond the range of a double");
+        return;
+    }
     char *printed = cJSON_PrintUnformatted(item);
     snprintf(buf, cap, "%s", printed ? printed : "?");
     if (strlen(buf) > 60) strcpy(buf + 57, "...");
@@ -296,106 +362,195 @@ static int has_section(const char *section) {
 static char *read_text_file(const char *path) {
     FILE *f = xfopen(path, "rb");
     long long n = xfilesize(f, path);
-    if (n > (64 << 20)) fail("%s: config file too large (%lld bytes)", path, n);
+    if (n > (64 << 20)) {
+        fclose(f);
+        fail("%s: config file too large (%lld bytes)", path, n);
+    }
     char *text = xmalloc((size_t)n + 1, "config file");
-    xfread(text, 1, (size_t)n, f, path);
+    size_t got = fread(text, 1, (size_t)n, f);
+    int read_error = ferror(f);
     fclose(f);
+    if (got != (size_t)n) {
+        free(text);
+        if (read_error) fail("%s: read error", path);
+        fail("%s: file changed while being read", path);
+    }
     text[n] = '\0';
-    if (strlen(text) != (size_t)n) fail("%s: config file contains a NUL byte", path);
+    if (strlen(text) != (size_t)n) {
+        free(text);
+        fail("%s: config file contains a NUL byte", path);
+    }
     return text;
 }
 
+// Line of the parse error (cJSON reports a position; at the end of the input
+// it is the last line with any content).
+static void json_syntax_error(const char *path, const char *text, const char *err_at) {
+    size_t len = strlen(text);
+    const char *stop = err_at && err_at >= text && err_at <= text + len ? err_at : text;
+    const char *q = stop;
+    while (*q && isspace((unsigned char)*q)) q++;
+    int at_end = *q == '\0';
+    if (at_end)
+        while (stop > text && isspace((unsigned char)stop[-1])) stop--;
+    int line = 1;
+    for (const char *p = text; p < stop; p++) line += *p == '\n';
+    fail("%s: invalid JSON near line %d%s", path, line, at_end ? " (unexpected end of file)" : "");
+}
+
+// A refused file leaves its text and parse tree here (fail() does not
+// return); the next load frees them, so that a process loading many files
+// (the fuzz harness) does not accumulate them.
+static char *loading_text;
+static cJSON *loading_root;
+static void release_loading(void) {
+    cJSON_Delete(loading_root);
+    free(loading_text);
+    loading_root = NULL;
+    loading_text = NULL;
+}
+
 static void load_file(Config *cfg, const char *path) {
-    char *text = read_text_file(path);
+    release_loading();
+    char *text = loading_text = read_text_file(path);
+    const char *start = text;
+    while (isspace((unsigned char)*start)) start++;
+    if (!*start) fail("%s: empty file (expected a JSON object of sections)", path);
     const char *err_at = NULL;
-    cJSON *root = cJSON_ParseWithOpts(text, &err_at, 1);
-    if (!root) {
-        int line = 1;
-        const char *stop = err_at ? err_at : text;
-        for (const char *p = text; p < stop && *p; p++) line += *p == '\n';
-        fail("%s: invalid JSON near line %d", path, line);
-    }
+    cJSON *root = loading_root = cJSON_ParseWithOpts(text, &err_at, 1);
+    if (!root) json_syntax_error(path, text, err_at ? err_at : cJSON_GetErrorPtr());
     if (!cJSON_IsObject(root)) fail("%s: expected a JSON object of sections at the top level", path);
+    char name[160], sections[256];
     for (const cJSON *sec = root->child; sec; sec = sec->next) {
+        key_shown(sec->string, name, sizeof name);
         for (const cJSON *other = root->child; other != sec; other = other->next)
-            if (strcmp(other->string, sec->string) == 0) fail("%s: section %s appears twice", path, sec->string);
-        if (!has_section(sec->string))
-            fail("%s: %s: unknown section (known: model, data, train, optimizer, output, omgd)", path, sec->string);
-        if (!cJSON_IsObject(sec)) fail("%s: %s: expected an object of keys", path, sec->string);
+            if (strcmp(other->string, sec->string) == 0) fail("%s: %s: section appears twice", path, name);
+        if (!has_section(sec->string)) {
+            section_list(sections, sizeof sections);
+            fail("%s: %s: unknown section (known sections: %s)", path, name, sections);
+        }
+        if (!cJSON_IsObject(sec)) fail("%s: %s: expected an object of keys", path, name);
         for (const cJSON *item = sec->child; item; item = item->next) {
             char full[256];
-            snprintf(full, sizeof full, "%s.%s", sec->string, item->string);
+            int n = snprintf(full, sizeof full, "%s.%s", sec->string, item->string);
+            int i = n > 0 && (size_t)n < sizeof full ? find_key(full) : -1;
+            key_shown(full, name, sizeof name);
             for (const cJSON *other = sec->child; other != item; other = other->next)
-                if (strcmp(other->string, item->string) == 0) fail("%s: %s: key appears twice", path, full);
-            int i = find_key(full);
+                if (strcmp(other->string, item->string) == 0) fail("%s: %s: key appears twice", path, name);
             if (i < 0) {
                 char known[1024];
                 known_keys_of(sec->string, known, sizeof known);
-                fail("%s: %s: unknown key (known keys in %s: %s)", path, full, sec->string, known);
+                fail("%s: %s: unknown key (known keys in %s: %s)", path, name, sec->string, known);
             }
             set_from_json(cfg, &KEYS[i], path, item);
-            cfg->is_set[i] = 1;
+            cfg->is_set[i] = CONFIG_FROM_FILE;
         }
     }
-    cJSON_Delete(root);
-    free(text);
+    release_loading();
 }
 
 static void apply_set(Config *cfg, const char *arg) {
+    char shown[160];
     const char *eq = strchr(arg, '=');
-    if (!eq) fail("--set %s: expected key.path=value", arg);
+    if (!eq) fail("--set %s: expected key.path=value", key_shown(arg, shown, sizeof shown));
     char path[256];
-    if ((size_t)(eq - arg) >= sizeof path) fail("--set: key too long");
-    snprintf(path, sizeof path, "%.*s", (int)(eq - arg), arg);
-    int i = find_key(path);
+    size_t klen = (size_t)(eq - arg);
+    snprintf(path, sizeof path, "%.*s", (int)(klen < sizeof path ? klen : sizeof path - 1), arg);
+    int i = klen < sizeof path ? find_key(path) : -1;
     if (i < 0) {
         char section[128], known[1024];
         const char *dot = strchr(path, '.');
         snprintf(section, sizeof section, "%.*s", dot ? (int)(dot - path) : (int)strlen(path), path);
         known_keys_of(section, known, sizeof known);
-        if (known[0]) fail("--set %s: unknown key (known keys in %s: %s)", path, section, known);
-        fail("--set %s: unknown key (sections: model, data, train, optimizer, output, omgd)", path);
+        key_shown(path, shown, sizeof shown);
+        if (known[0]) fail("--set %s: unknown key (known keys in %s: %s)", shown, section, known);
+        section_list(known, sizeof known);
+        fail("--set %s: unknown key (known sections: %s)", shown, known);
     }
-    set_from_text(cfg, &KEYS[i], "--set", eq + 1);
-    cfg->is_set[i] = 1;
+    set_from_text(cfg, &KEYS[i], SET_SOURCE, eq + 1);
+    cfg->is_set[i] = CONFIG_FROM_SET;
 }
 
+static const char *preset_shape(const char *name, int j) {
+    for (size_t p = 0; p < sizeof PRESETS / sizeof PRESETS[0]; p++)
+        if (strcmp(PRESETS[p][0], name) == 0) return PRESETS[p][j + 1];
+    return NULL;
+}
+
+// The preset fills depth, channels and heads that were not given explicitly.
 static void apply_preset(Config *cfg) {
     if (!cfg->model.preset[0]) return;
-    for (size_t p = 0; p < sizeof PRESETS / sizeof PRESETS[0]; p++) {
-        if (strcmp(PRESETS[p][0], cfg->model.preset) != 0) continue;
-        const char *keys[3] = {"model.depth", "model.channels", "model.heads"};
-        for (int j = 0; j < 3; j++) {
-            int i = find_key(keys[j]);
-            if (!cfg->is_set[i]) set_from_text(cfg, &KEYS[i], "model.preset", PRESETS[p][j + 1]);
-        }
+    const char *keys[3] = {"model.depth", "model.channels", "model.heads"};
+    for (int j = 0; j < 3; j++) {
+        int i = find_key(keys[j]);
+        const char *v = preset_shape(cfg->model.preset, j);
+        if (!v) fail("internal: preset %s has no shape", cfg->model.preset);
+        if (!cfg->is_set[i]) set_from_text(cfg, &KEYS[i], "model.preset", v);
     }
 }
 
-// Checks that involve several keys; `where` is the file (or "--set").
-static void validate(const Config *c, const char *where) {
+// Where a cross-key problem comes from: "--set" when any of the keys
+// involved (NULL-terminated list) was overridden, else the file.
+static const char *blame(const Config *c, const char *file, ...) {
+    va_list ap;
+    va_start(ap, file);
+    const char *where = file;
+    for (const char *key; (key = va_arg(ap, const char *)) != NULL;)
+        if (config_is_set(c, key) == CONFIG_FROM_SET) where = SET_SOURCE;
+    va_end(ap);
+    return where;
+}
+
+// Checks that involve several keys; `file` is the config file, or SET_SOURCE
+// when there is none. Each names the first key and the others involved.
+static void validate(const Config *c, const char *file) {
     const ModelConfig *m = &c->model;
+    const TrainConfig *t = &c->train;
     if (m->channels % m->heads != 0)
-        fail("%s: model.heads: %d heads do not divide model.channels %d", where, m->heads, m->channels);
+        key_fail(blame(c, file, "model.heads", "model.channels", "model.preset", NULL), "model.heads",
+                 "%d heads do not divide model.channels %d", m->heads, m->channels);
     if (m->padded_vocab != 0 && m->padded_vocab < m->vocab)
-        fail("%s: model.padded_vocab: expected 0 or at least model.vocab %d, got %d", where, m->vocab, m->padded_vocab);
-    if (c->train.seq_len > m->context && !m->init_from[0])
-        fail("%s: train.seq_len: %d exceeds model.context %d", where, c->train.seq_len, m->context);
-    long long bt = (long long)c->train.batch_size * c->train.seq_len;
-    if (bt > (1LL << 31)) fail("%s: train.batch_size * train.seq_len = %lld is too large", where, bt);
-    long long tb = c->train.total_batch_tokens;
+        key_fail(blame(c, file, "model.padded_vocab", "model.vocab", NULL), "model.padded_vocab",
+                 "expected 0 or at least model.vocab %d, got %d", m->vocab, m->padded_vocab);
+    // with init_from the file's shape is used (the trainer checks it)
+    if (t->seq_len > m->context && !m->init_from[0])
+        key_fail(blame(c, file, "train.seq_len", "model.context", NULL), "train.seq_len", "%d exceeds model.context %d",
+                 t->seq_len, m->context);
+    long long bt = (long long)t->batch_size * t->seq_len;
+    if (bt > INT_MAX)
+        key_fail(blame(c, file, "train.batch_size", "train.seq_len", NULL), "train.batch_size",
+                 "batch_size * train.seq_len = %lld tokens per micro-batch exceeds %d", bt, INT_MAX);
+    // activations are indexed with 32-bit ints (B*T*4*C elements in the MLP)
+    if (!m->init_from[0] && bt * 4 * m->channels > INT_MAX)
+        key_fail(blame(c, file, "train.batch_size", "train.seq_len", "model.channels", "model.preset", NULL),
+                 "train.batch_size", "batch_size * train.seq_len * 4 * model.channels = %lld exceeds %d",
+                 bt * 4 * m->channels, INT_MAX);
+    long long tb = t->total_batch_tokens;
+    const char *tb_where = blame(c, file, "train.total_batch_tokens", "train.batch_size", "train.seq_len", NULL);
     if (tb != 0 && tb % bt != 0)
-        fail("%s: train.total_batch_tokens: %lld is not a multiple of batch_size * seq_len = %lld", where, tb, bt);
-    if (tb / (bt ? bt : 1) > INT_MAX) fail("%s: train.total_batch_tokens: too many micro-batches per step", where);
+        key_fail(tb_where, "train.total_batch_tokens",
+                 "%lld is not a multiple of train.batch_size * train.seq_len = %lld", tb, bt);
+    if (tb / bt > INT_MAX)
+        key_fail(tb_where, "train.total_batch_tokens", "%lld / (batch_size * seq_len) = %lld micro-batches exceeds %d",
+                 tb, tb / bt, INT_MAX);
+    long long per_step = tb ? tb : bt;
+    if ((double)per_step * t->steps > 9e18)
+        key_fail(blame(c, file, "train.steps", "train.total_batch_tokens", "train.batch_size", "train.seq_len", NULL),
+                 "train.steps", "%d steps of %lld tokens overflow a 64-bit token count", t->steps, per_step);
     if (c->optimizer.min_lr > c->optimizer.lr)
-        fail("%s: optimizer.min_lr: %g exceeds optimizer.lr %g", where, c->optimizer.min_lr, c->optimizer.lr);
-    if (c->optimizer.warmup_steps > c->train.steps)
-        fail("%s: optimizer.warmup_steps: %d exceeds train.steps %d", where, c->optimizer.warmup_steps, c->train.steps);
-    if (!c->data.train[0]) fail("%s: data.train: expected a glob of training shards, got \"\"", where);
-    if (!c->output.dir[0]) fail("%s: output.dir: expected a directory, got \"\"", where);
+        key_fail(blame(c, file, "optimizer.min_lr", "optimizer.lr", NULL), "optimizer.min_lr",
+                 "%.17g exceeds optimizer.lr %.17g", c->optimizer.min_lr, c->optimizer.lr);
+    if (c->optimizer.warmup_steps > t->steps)
+        key_fail(blame(c, file, "optimizer.warmup_steps", "train.steps", NULL), "optimizer.warmup_steps",
+                 "%d exceeds train.steps %d", c->optimizer.warmup_steps, t->steps);
+    if (!c->data.train[0])
+        key_fail(blame(c, file, "data.train", NULL), "data.train", "expected a glob of training shards, got \"\"");
+    if (!c->output.dir[0])
+        key_fail(blame(c, file, "output.dir", NULL), "output.dir", "expected a directory, got \"\"");
     if (strcmp(c->omgd.mode, "omgd_tensor") != 0 && strcmp(c->omgd.mode, "none") != 0 && !m->init_from[0] &&
         c->omgd.active_layers > m->depth)
-        fail("%s: omgd.active_layers: %d exceeds model.depth %d", where, c->omgd.active_layers, m->depth);
+        key_fail(blame(c, file, "omgd.active_layers", "model.depth", "model.preset", "omgd.mode", NULL),
+                 "omgd.active_layers", "%d exceeds model.depth %d", c->omgd.active_layers, m->depth);
 }
 
 void config_load(Config *cfg, const char *path, int nsets, const char *const *sets) {
@@ -405,12 +560,20 @@ void config_load(Config *cfg, const char *path, int nsets, const char *const *se
     if (path) load_file(cfg, path);
     for (int i = 0; i < nsets; i++) apply_set(cfg, sets[i]);
     apply_preset(cfg);
-    validate(cfg, cfg->source);
+    validate(cfg, path ? path : SET_SOURCE);
 }
 
 static void usage(const char *prog) {
-    printf("usage: %s --config FILE [--set key.path=value ...]\n\nkeys (default):\n", prog);
-    for (int i = 0; i < NKEYS; i++) printf("  %-26s %-32s %s\n", KEYS[i].path, KEYS[i].def, KEYS[i].doc);
+    printf("usage: %s [--config FILE] [--set key.path=value ...]\n\n"
+           "The file is a JSON object of sections, each an object of keys; every key is\n"
+           "optional. --set overrides a key after the file (the last one wins).\n\nkeys (default):\n",
+           prog);
+    for (int i = 0; i < NKEYS; i++)
+        printf("  %-26s %-32s %s\n", KEYS[i].path, KEYS[i].def[0] ? KEYS[i].def : "\"\"", KEYS[i].doc);
+    printf("\nmodel.preset shapes (depth, channels, heads):");
+    for (size_t p = 0; p < sizeof PRESETS / sizeof PRESETS[0]; p++)
+        printf("%s %s = %s/%s/%s", p ? "," : "", PRESETS[p][0], PRESETS[p][1], PRESETS[p][2], PRESETS[p][3]);
+    printf("\n");
 }
 
 // The README's config reference table, printed from KEYS (--help-markdown).
@@ -424,6 +587,61 @@ static void usage_markdown(void) {
     }
 }
 
+static const char *type_name(const KeyDef *k) {
+    switch (k->type) {
+        case K_INT: return "int";
+        case K_INT64: return "int64";
+        case K_UINT64: return "uint64";
+        case K_DOUBLE: return "number";
+        case K_BOOL: return "bool";
+        case K_STRING: return k->allowed ? "enum" : "string";
+    }
+    return "?";
+}
+
+// docs/config-reference.md's tables (--dump-keys-markdown); test_config checks the file.
+void config_write_markdown(FILE *f) {
+    fprintf(f, "| key | type | default | accepted values | meaning |\n|---|---|---|---|---|\n");
+    for (int i = 0; i < NKEYS; i++) {
+        const KeyDef *k = &KEYS[i];
+        char acc[256];
+        switch (k->type) {
+            case K_INT:
+            case K_INT64: snprintf(acc, sizeof acc, "%.0f ... %.0f", k->min, k->max); break;
+            case K_UINT64: snprintf(acc, sizeof acc, "0 ... 2^53"); break;
+            case K_DOUBLE:
+                if (k->max >= BIG) snprintf(acc, sizeof acc, ">= %g", k->min);
+                else snprintf(acc, sizeof acc, "[%g, %g%s", k->min, k->max, k->max_open ? ")" : "]");
+                break;
+            case K_BOOL: snprintf(acc, sizeof acc, "`true`, `false`"); break;
+            case K_STRING:
+                if (k->allowed) {
+                    size_t n = 0;
+                    for (const char *p = k->allowed;;) {
+                        const char *bar = strchr(p, '|');
+                        int len = bar ? (int)(bar - p) : (int)strlen(p);
+                        n += (size_t)snprintf(acc + n, sizeof acc - n, "%s`%s%.*s%s`", n ? ", " : "", len ? "" : "\"",
+                                              len, p, len ? "" : "\"");
+                        if (!bar || n >= sizeof acc) break;
+                        p = bar + 1;
+                    }
+                } else {
+                    snprintf(acc, sizeof acc, "text, up to %zu bytes", k->size - 1);
+                }
+                break;
+        }
+        if (k->alias) snprintf(acc + strlen(acc), sizeof acc - strlen(acc), ", or `\"%s\"` (= 0)", k->alias);
+        fprintf(f, "| `%s` | %s | `%s` | %s | %s |\n", k->path, type_name(k), k->def[0] ? k->def : "\"\"", acc, k->doc);
+    }
+    fprintf(f, "\n| `model.preset` | `model.depth` | `model.channels` | `model.heads` |\n|---|---|---|---|\n");
+    for (size_t p = 0; p < sizeof PRESETS / sizeof PRESETS[0]; p++)
+        fprintf(f, "| `%s` | %s | %s | %s |\n", PRESETS[p][0], PRESETS[p][1], PRESETS[p][2], PRESETS[p][3]);
+}
+
+int config_key_count(void) { return NKEYS; }
+
+const char *config_key_path(int i) { return i >= 0 && i < NKEYS ? KEYS[i].path : NULL; }
+
 void config_from_args(Config *cfg, int argc, char **argv) {
     const char *path = NULL, *prog = argc > 0 ? argv[0] : "train_gpt2";
     const char **sets = xcalloc((size_t)(argc > 0 ? argc : 1), sizeof(char *), "arguments");
@@ -431,20 +649,27 @@ void config_from_args(Config *cfg, int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(prog);
+            free(sets);
             exit(0);
         } else if (strcmp(argv[i], "--help-markdown") == 0) {
             usage_markdown();
+            free(sets);
+            exit(0);
+        } else if (strcmp(argv[i], "--dump-keys-markdown") == 0) {
+            config_write_markdown(stdout);
+            free(sets);
             exit(0);
         } else if (strcmp(argv[i], "--config") == 0) {
-            if (path) fail("--config given twice (%s and %s)", path, i + 1 < argc ? argv[i + 1] : "?");
+            if (path) fail("--config given twice (%s, then %s)", path, i + 1 < argc ? argv[i + 1] : "no file");
             if (i + 1 >= argc) fail("--config: expected a file name");
             path = argv[++i];
         } else if (strcmp(argv[i], "--set") == 0) {
             if (i + 1 >= argc) fail("--set: expected key.path=value");
             sets[nsets++] = argv[++i];
         } else {
-            fail("unknown argument \"%s\" (usage: %s --config FILE [--set key.path=value ...]; --help lists the keys)",
-                 argv[i], prog);
+            char shown[160];
+            fail("unknown argument %s (usage: %s [--config FILE] [--set key.path=value ...]; --help lists the keys)",
+                 quoted(argv[i], shown, sizeof shown), prog);
         }
     }
     config_load(cfg, path, nsets, sets);

@@ -6,10 +6,13 @@
 // truth, and the README's config reference). Unknown keys, wrong types and
 // out-of-range values are rejected before any work starts with one line:
 //   error: FILE: key.path: expected ..., got ...
+//   error: --set key.path: expected ..., got ...     (an override)
+// docs/config-reference.md lists every key (./train_gpt2 --dump-keys-markdown).
 #ifndef COMMON_CONFIG_H
 #define COMMON_CONFIG_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #define CONFIG_STR 512
 
@@ -78,6 +81,11 @@ typedef struct {
 
 #define CONFIG_MAX_KEYS 128
 
+// Values of Config.is_set (and of config_is_set): where a key was given.
+#define CONFIG_DEFAULT 0   // not given: the default, or filled by model.preset
+#define CONFIG_FROM_FILE 1 // in the --config file
+#define CONFIG_FROM_SET 2  // by --set (which wins over the file)
+
 typedef struct {
     ModelConfig model;
     DataConfig data;
@@ -86,18 +94,31 @@ typedef struct {
     OutputConfig output;
     OmgdConfig omgd;
     char source[CONFIG_STR];  // the config file name (for messages)
-    unsigned char is_set[CONFIG_MAX_KEYS];  // per key of the table: given explicitly
+    unsigned char is_set[CONFIG_MAX_KEYS];  // per key of the table: CONFIG_DEFAULT / _FROM_FILE / _FROM_SET
 } Config;
 
 // Fills cfg with defaults, reads --config FILE (optional) and applies every
-// --set key=value in order. Validates everything; on error prints one line
-// and exits with status 1. argv[0] is the program name.
+// --set key=value in order, then model.preset (it fills depth, channels and
+// heads not given explicitly). Validates everything; on error prints one
+// line and exits with status 1. argv[0] is the program name. --help (or -h)
+// prints the usage and every key, --help-markdown the README's table and
+// --dump-keys-markdown docs/config-reference.md's tables; each exits 0.
 void config_from_args(Config *cfg, int argc, char **argv);
-// Same, but from an already-split file name and override list (tests).
+// Same, but from an already-split file name (NULL = none) and override list
+// ("key.path=value" each).
 void config_load(Config *cfg, const char *path, int nsets, const char *const *sets);
-// Writes the effective configuration (every key) as pretty JSON.
+// Writes the effective configuration (every key, after the preset) as pretty
+// JSON in the same section/key shape, atomically (temporary file + rename).
+// config_load of that file gives the same values (is_set and source aside).
 void config_write_json(const Config *cfg, const char *path);
-// Whether the user gave this key explicitly (in the file or with --set).
+// Whether the user gave this key explicitly: CONFIG_FROM_FILE or
+// CONFIG_FROM_SET (both non-zero), else CONFIG_DEFAULT (0). An unknown key
+// is a programming error (fails).
 int config_is_set(const Config *cfg, const char *key_path);
+// The key table: number of keys and the i-th "section.key" (NULL outside).
+int config_key_count(void);
+const char *config_key_path(int i);
+// The Markdown tables of docs/config-reference.md (keys, then presets).
+void config_write_markdown(FILE *f);
 
 #endif
