@@ -15,6 +15,16 @@ static long line_step(const char *line) {
     return s ? strtol(s + 7, NULL, 10) : -1;
 }
 
+// The run's history (starts, resumes, stops) stays in the log on resume;
+// records that the resumed run will write again do not.
+static int is_lifecycle_event(const char *line) {
+    static const char *keep[] = {"\"event\":\"start\"", "\"event\":\"resume\"", "\"event\":\"stopped\""};
+    if (!strstr(line, "\"type\":\"event\"")) return 0;
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+        if (strstr(line, keep[i])) return 1;
+    return 0;
+}
+
 static void truncate_log(const char *path, int resume_step) {
     FILE *in = fopen(path, "rb");
     if (!in) return;  // no log yet
@@ -25,7 +35,10 @@ static void truncate_log(const char *path, int resume_step) {
     ssize_t n;
     while ((n = getline(&line, &cap, in)) > 0) {
         if (line[n - 1] != '\n') break;  // a partial last line from a crash
-        if (line_step(line) < resume_step) atomic_write(&out, line, 1, (size_t)n);
+        long step = line_step(line);
+        // the checkpoint being resumed from was logged at its own step
+        int resumed_checkpoint = step == resume_step && strstr(line, "\"event\":\"checkpoint\"");
+        if (step < resume_step || resumed_checkpoint || is_lifecycle_event(line)) atomic_write(&out, line, 1, (size_t)n);
     }
     free(line);
     fclose(in);
