@@ -43,3 +43,6 @@ test: tests
 
 clean:
 	rm -rf $(BUILD) train_gpt2
+
+# The GPU trainer (nvcc): train_gpt2cu (bf16) and train_gpt2fp32cu
+-include cuda.mk
