@@ -4,18 +4,31 @@ CFLAGS ?= -O3 -march=native
 CFLAGS += -std=c11 -Wall -Wextra -Wno-unused-parameter -fopenmp -D_GNU_SOURCE -I.
 LDLIBS = -lcjson -lopenblas -lm -fopenmp
 
+# With Open MPI installed the CPU trainer is built with mpicc and runs under
+# mpirun -np N (data parallel); without it, as a single process.
+MPICC := $(shell command -v mpicc 2>/dev/null)
+ifneq ($(MPICC),)
+CC = mpicc
+CFLAGS += -DUSE_MPI
+COMM_SRC = comm/comm_mpi.c comm/mpi_host.c
+else
+COMM_SRC = comm/comm_local.c
+endif
+CUDA_HOME ?= /usr/local/cuda
+
 BUILD = build
-LIB_SRC = $(wildcard common/*.c) $(wildcard model/*.c) $(wildcard data/*.c) $(wildcard omgd/*.c)
+CORE_SRC = $(wildcard common/*.c) $(wildcard model/*.c) $(wildcard data/*.c) $(wildcard omgd/*.c)
+LIB_SRC = $(CORE_SRC) $(COMM_SRC)
 LIB_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
 TEST_SRC = $(wildcard test/test_*.c) $(wildcard test/tool_*.c)
 TEST_BIN = $(patsubst test/%.c,$(BUILD)/tests/%,$(TEST_SRC))
-HEADERS = $(wildcard common/*.h) $(wildcard model/*.h) $(wildcard data/*.h) $(wildcard omgd/*.h)
+HEADERS = $(wildcard common/*.h) $(wildcard model/*.h) $(wildcard data/*.h) $(wildcard omgd/*.h) $(wildcard comm/*.h)
 
 FUZZ_SRC = $(wildcard test/fuzz/fuzz_*.c)
 FUZZ_BIN = $(patsubst test/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 FUZZ_CFLAGS = -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -D_GNU_SOURCE -I.
 
-.PHONY: all tests test fuzz clean
+.PHONY: all tests test fuzz clean comm_nccl
 all: train_gpt2
 
 train_gpt2: train_gpt2.c $(LIB_OBJ)
@@ -34,9 +47,19 @@ tests: train_gpt2 $(TEST_BIN)
 # libFuzzer harnesses for every file reader (clang; see test/test_fuzz.sh)
 fuzz: $(FUZZ_BIN)
 
-$(BUILD)/fuzz/%: test/fuzz/%.c test/fuzz/fuzz_common.h $(LIB_SRC) $(HEADERS)
+$(BUILD)/fuzz/%: test/fuzz/%.c test/fuzz/fuzz_common.h $(CORE_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) -lcjson -lopenblas -lm
+	clang $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRC) comm/comm_local.c -lcjson -lopenblas -lm
+
+# The NCCL back end of the communication layer (for the GPU trainer):
+# compiled against CUDA, NCCL and MPI headers; the tests check it builds.
+comm_nccl: $(BUILD)/comm/comm_nccl.o $(BUILD)/comm/mpi_host_nccl.o
+$(BUILD)/comm/comm_nccl.o: comm/comm_nccl.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	mpicc $(CFLAGS) -I$(CUDA_HOME)/include -c -o $@ $<
+$(BUILD)/comm/mpi_host_nccl.o: comm/mpi_host.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	mpicc $(CFLAGS) -c -o $@ $<
 
 test: tests
 	test/run_tests.sh

@@ -6,6 +6,13 @@
 // reads top to bottom: configuration, run directory, data, model,
 // optimizer state, then the training loop (validation, samples,
 // checkpoints, one optimizer step).
+//
+// Under `mpirun -np N` it trains data-parallel: each rank runs 1/N of every
+// step's micro-batches on its own windows of the data, the active slice's
+// gradients are reduce-scattered, each rank updates its chunk of the slice
+// (holding 1/N of the optimizer state) and the updated parameters are
+// all-gathered. Rank 0 prints, writes the log, the model file and its
+// state; every rank writes its shard of the optimizer state.
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
@@ -15,8 +22,10 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "comm/comm.h"
 #include "common/checkpoint.h"
 #include "common/config.h"
+#include "common/crc32.h"
 #include "common/error.h"
 #include "common/loss_guard.h"
 #include "common/lr_schedule.h"
@@ -79,14 +88,17 @@ static GPT2Config model_shape(const Config *cfg) {
 static double mib(size_t bytes) { return bytes / (1024.0 * 1024.0); }
 
 // Mean loss over val_steps sequential batches from the start of the split.
+// Mean loss over the first `steps` windows of the validation data; rank r
+// of N evaluates windows r, r + N, ... (its loader's share).
 static float validation_loss(GPT2 *model, DataLoader *val, int steps, int *inputs, int *targets,
-                             int B, int T) {
+                             int B, int T, Comm *comm) {
     dataloader_reset(val);
     double sum = 0.0;
-    for (int i = 0; i < steps; i++) {
+    for (int i = comm->rank; i < steps; i += comm->size) {
         dataloader_next_batch(val, inputs, targets);
         sum += gpt2_forward(model, inputs, targets, B, T);
     }
+    comm_allreduce_sum_host(comm, &sum, 1);
     return (float)(sum / steps);
 }
 
@@ -127,22 +139,45 @@ static void generate_sample(GPT2 *model, const Tokenizer *tok, const Config *cfg
     free(tokens);
 }
 
+// Collective. Ranks > 0 write their optimizer-state shards first; rank 0
+// then writes the model file and, last, its state file, which records the
+// digests of the model file and of every shard: only then is the
+// checkpoint complete.
 static void save_checkpoint(const GPT2 *model, const Omgd *omgd, const DataLoader *loader,
-                            const Config *cfg, int step, RunLog *log) {
-    char path[4096];
+                            const Config *cfg, int step, RunLog *log, Comm *comm) {
+    char path[4096], state_path[4096];
+    checkpoint_state_path(state_path, sizeof state_path, cfg->output.dir, step);
+    FileDigest mine = {0, 0, 0}, *shards = xcalloc((size_t)comm->size, sizeof(FileDigest), "shard digests");
+    if (comm->rank > 0) {
+        char shard[4200];
+        checkpoint_shard_path(shard, sizeof shard, state_path, comm->rank);
+        StateWriter w;
+        state_writer_open(&w, shard);
+        omgd_save(omgd, &w);
+        state_writer_commit(&w);
+        long long size;
+        mine.crc = crc32_file(shard, 0, &size);
+        mine.size = size;
+    }
+    comm_allgather_host(comm, &mine, shards, sizeof mine);
+    if (comm->rank > 0) {
+        free(shards);
+        return;
+    }
     checkpoint_model_path(path, sizeof path, cfg->output.dir, step);
     FileDigest digest = model_file_save(model, path);
     DataLoaderState ls;
     dataloader_get_state(loader, &ls);
     int64_t st = step;
-    checkpoint_state_path(path, sizeof path, cfg->output.dir, step);
     StateWriter w;
-    state_writer_open(&w, path);
+    state_writer_open(&w, state_path);
     state_write_section(&w, "step", &st, sizeof st);
     state_write_section(&w, "model_file", &digest, sizeof digest);
+    if (comm->size > 1) state_write_section(&w, "shards", shards + 1, (uint64_t)(comm->size - 1) * sizeof(FileDigest));
     state_write_section(&w, "dataloader", &ls, sizeof ls);
     omgd_save(omgd, &w);
     state_writer_commit(&w);
+    free(shards);
     checkpoint_prune(cfg->output.dir, cfg->output.keep_last);
     run_log_write(log, "\"type\":\"event\",\"event\":\"checkpoint\",\"step\":%d", step);
     printf("checkpoint: %s/model_%08d.bin + state_%08d.bin\n", cfg->output.dir, step, step);
@@ -216,36 +251,64 @@ static void resume_paths(const Config *cfg, long step, char *model_path, char *s
     checkpoint_state_path(state_path, cap, dir, step);
 }
 
+// FNV-1a of a string: the ranks compare their effective configs by it.
+static uint64_t text_hash(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
 int main(int argc, char **argv) {
+    // ---- ranks (one process unless started by mpirun / srun)
+    Comm comm;
+    comm_init(&comm, &argc, &argv);
+    const int root = comm.rank == 0;
+    if (!root && !freopen("/dev/null", "w", stdout)) fail("cannot silence the output of rank %d", comm.rank);
+
     // ---- configuration and run directory
     Config cfg;
     config_from_args(&cfg, argc, argv);
+    if (comm.size > 1) {
+        char *json = config_to_json(&cfg);
+        comm_check_agree(&comm, text_hash(json), "the effective config",
+                         "start every rank with the same --config file and --set options");
+        free(json);
+    }
     GPT2Config shape = model_shape(&cfg);
     int B = cfg.train.batch_size, T = cfg.train.seq_len;
     if (T > shape.max_seq_len)
         fail("%s: train.seq_len %d exceeds the model's context %d", cfg.source, T, shape.max_seq_len);
     long long tokens_per_step = cfg.train.total_batch_tokens ? cfg.train.total_batch_tokens : (long long)B * T;
     int accum = (int)(tokens_per_step / ((long long)B * T));
-    make_dirs(cfg.output.dir);
-    checkpoint_remove_temporaries(cfg.output.dir);
-    long start = resume_step(&cfg);
+    if (accum % comm.size != 0)
+        fail("%s: train.total_batch_tokens %lld is %d micro-batches of train.batch_size x train.seq_len = %d tokens, "
+             "which %d ranks cannot share evenly: use a multiple of %lld tokens",
+             cfg.source, tokens_per_step, accum, B * T, comm.size, (long long)B * T * comm.size);
+    const int accum_local = accum / comm.size;  // micro-batches this rank runs per step
+    long start = -1;
     char path[4096];
-    snprintf(path, sizeof path, "%s/config.json", cfg.output.dir);
-    config_write_json(&cfg, path);
+    if (root) {
+        make_dirs(cfg.output.dir);
+        checkpoint_remove_temporaries(cfg.output.dir);
+        start = resume_step(&cfg);
+        snprintf(path, sizeof path, "%s/config.json", cfg.output.dir);
+        config_write_json(&cfg, path);
+    }
+    comm_broadcast_host(&comm, &start, sizeof start, 0);
 
-    // ---- data
+    // ---- data: rank r of N reads global windows r, r + N, ... of the same order
     DataLoader train_loader, val_loader;
-    dataloader_init(&train_loader, cfg.data.train, B, T, cfg.data.shuffle, cfg.data.seed, 0, 1,
+    dataloader_init(&train_loader, cfg.data.train, B, T, cfg.data.shuffle, cfg.data.seed, comm.rank, comm.size,
                     shape.vocab_size);
     int val_steps = 0;
     if (cfg.data.val[0] && cfg.train.val_every > 0) {
-        dataloader_init(&val_loader, cfg.data.val, B, T, 0, cfg.data.seed, 0, 1, shape.vocab_size);
-        long long avail = (long long)dataloader_windows_per_epoch(&val_loader);
+        dataloader_init(&val_loader, cfg.data.val, B, T, 0, cfg.data.seed, comm.rank, comm.size, shape.vocab_size);
+        long long avail = (long long)dataloader_total_windows(&val_loader);
         val_steps = cfg.train.val_steps < avail ? cfg.train.val_steps : (int)avail;
     }
     Tokenizer tokenizer;
     int have_tokenizer = 0;
-    if (cfg.train.sample_every > 0) {
+    if (cfg.train.sample_every > 0 && root) {
         tokenizer_init(&tokenizer, cfg.data.tokenizer);
         have_tokenizer = 1;
     }
@@ -260,11 +323,12 @@ int main(int argc, char **argv) {
             fail("%s: omgd.active_layers %d exceeds model depth %d", cfg.source, cfg.omgd.active_layers, shape.num_layers);
     }
     Omgd omgd;
-    omgd_init(&omgd, &os, &model.table);
+    omgd_init_parallel(&omgd, &os, &model.table, &comm);
     if (start >= 0) {
         char spath[4096], why[1024];
         resume_paths(&cfg, start, path, spath, sizeof path);
-        if (!checkpoint_verify(path, spath, why, sizeof why)) fail("cannot resume: %s", why);
+        if (root && !checkpoint_verify(path, spath, why, sizeof why)) fail("cannot resume: %s", why);
+        comm_barrier(&comm);  // rank 0 has checked every file of the checkpoint
         model_file_load(&model, path);
         DataLoaderState ls;
         int64_t st;
@@ -272,9 +336,24 @@ int main(int argc, char **argv) {
         state_reader_open(&r, spath);
         state_read_section(&r, "step", &st, sizeof st);
         if (st != start) fail("%s: holds step %lld, its name says %ld", spath, (long long)st, start);
+        int64_t file_ranks = 1;
+        if (state_has_section(&r, "shards")) {
+            for (uint64_t i = 0; i < r.count; i++)
+                if (strcmp(r.names[i], "shards") == 0) file_ranks = 1 + (int64_t)(r.sizes[i] / sizeof(FileDigest));
+        }
+        if (file_ranks != comm.size)
+            fail("%s: a checkpoint of a job of %lld rank%s; this job has %d: resume it with mpirun -np %lld", spath,
+                 (long long)file_ranks, file_ranks == 1 ? "" : "s", comm.size, (long long)file_ranks);
         state_read_section(&r, "dataloader", &ls, sizeof ls);
-        omgd_load(&omgd, &model, &r);
+        if (root) omgd_load(&omgd, &model, &r);
         state_reader_close(&r);
+        if (!root) {  // this rank's optimizer state is in its own shard
+            char shard[4200];
+            checkpoint_shard_path(shard, sizeof shard, spath, comm.rank);
+            state_reader_open(&r, shard);
+            omgd_load(&omgd, &model, &r);
+            state_reader_close(&r);
+        }
         dataloader_set_state(&train_loader, &ls);
         printf("resumed from %s (step %ld)\n", path, start);
     } else if (cfg.model.init_from[0]) {
@@ -292,6 +371,9 @@ int main(int argc, char **argv) {
            shape.padded_vocab_size, n);
     printf("batch: %d x %d tokens, %d micro-batches per step = %lld tokens per step; %d threads\n",
            B, T, accum, tokens_per_step, omp_get_max_threads());
+    if (comm.size > 1)
+        printf("data parallel: %d ranks (%s), %d micro-batches each per step; each rank holds 1/%d of the optimizer state\n",
+               comm.size, comm_backend(), accum_local, comm.size);
     printf("train data: %lld tokens in %d shards, %lld windows per epoch (%s)\n",
            (long long)dataloader_total_tokens(&train_loader), dataloader_num_shards(&train_loader),
            (long long)dataloader_windows_per_epoch(&train_loader), cfg.data.shuffle ? "shuffled" : "sequential");
@@ -314,7 +396,8 @@ int main(int argc, char **argv) {
     }
 
     RunLog log;
-    run_log_open(&log, cfg.output.dir, start >= 0 ? (int)start : -1);
+    memset(&log, 0, sizeof log);
+    if (root) run_log_open(&log, cfg.output.dir, start >= 0 ? (int)start : -1);
     run_log_write(&log, "\"type\":\"event\",\"event\":\"%s\",\"step\":%d,\"num_params\":%zu,\"tokens_per_step\":%lld",
                   start >= 0 ? "resume" : "start", first_step, n, tokens_per_step);
 
@@ -331,21 +414,30 @@ int main(int argc, char **argv) {
     // test hook (fault injection): make the gradient norm of this step NaN
     const char *fault = getenv("OMGD_FAULT_NAN_STEP");
     int fault_nan_step = fault ? atoi(fault) : -1;
+    // test hook (a rank dying): rank OMGD_FAULT_EXIT_RANK exits at step OMGD_FAULT_EXIT_STEP
+    const char *fault_rank = getenv("OMGD_FAULT_EXIT_RANK"), *fault_step = getenv("OMGD_FAULT_EXIT_STEP");
+    int fault_exit_step = fault_rank && fault_step && atoi(fault_rank) == comm.rank ? atoi(fault_step) : -1;
     signals_install();
     for (int step = first_step; step <= steps; step++) {
         int last = step == steps;
         int sig = signals_stop_requested();
+        if (comm.size > 1) sig = comm_allreduce_max_int_host(&comm, sig);  // all ranks stop at the same step
         if (sig && !last) {
-            if (step != last_saved) save_checkpoint(&model, &omgd, &train_loader, &cfg, step, &log);
+            if (step != last_saved) save_checkpoint(&model, &omgd, &train_loader, &cfg, step, &log, &comm);
             run_log_write(&log, "\"type\":\"event\",\"event\":\"stopped\",\"step\":%d,\"signal\":\"%s\"", step,
                           signals_name(sig));
             run_log_close(&log);
             printf("stopped by %s at step %d with a checkpoint; continue with: %s ... --set output.resume=latest\n",
                    signals_name(sig), step, argv[0]);
+            comm_finalize(&comm);
             return 0;
         }
+        if (step == fault_exit_step) {
+            fprintf(stderr, "fault injection: rank %d exits at step %d\n", comm.rank, step);
+            _Exit(3);
+        }
         if (val_steps > 0 && (last || step % cfg.train.val_every == 0)) {
-            float vl = validation_loss(&model, &val_loader, val_steps, inputs, targets, B, T);
+            float vl = validation_loss(&model, &val_loader, val_steps, inputs, targets, B, T, &comm);
             char vl_s[32];
             json_number(vl_s, sizeof vl_s, vl);
             printf("step %d | val loss %.4f\n", step, vl);
@@ -355,7 +447,7 @@ int main(int argc, char **argv) {
             generate_sample(&model, &tokenizer, &cfg, step, &log);
         int ckpt_due = last || (cfg.output.checkpoint_every > 0 && step % cfg.output.checkpoint_every == 0);
         if (ckpt_due && step != last_saved) {
-            save_checkpoint(&model, &omgd, &train_loader, &cfg, step, &log);
+            save_checkpoint(&model, &omgd, &train_loader, &cfg, step, &log, &comm);
             last_saved = step;
         }
         if (last) break;
@@ -369,17 +461,18 @@ int main(int argc, char **argv) {
         }
         gpt2_zero_grad(&model);
         double loss_sum = 0.0;
-        for (int micro = 0; micro < accum; micro++) {
+        for (int micro = 0; micro < accum_local; micro++) {
             dataloader_next_batch(&train_loader, inputs, targets);
             loss_sum += gpt2_forward(&model, inputs, targets, B, T);
             gpt2_backward(&model, 1.0f / (float)accum);
         }
+        comm_allreduce_sum_host(&comm, &loss_sum, 1);
         float loss = (float)(loss_sum / accum);
         double lr = lr_at_step(cfg.optimizer.schedule, cfg.optimizer.lr, cfg.optimizer.min_lr,
                                cfg.optimizer.warmup_steps, steps, step);
         AdamWHyper hp = {(float)lr, (float)cfg.optimizer.beta1, (float)cfg.optimizer.beta2,
                          (float)cfg.optimizer.eps, (float)cfg.optimizer.weight_decay};
-        float norm = omgd_grad_norm(&model);
+        float norm = omgd_reduce_gradients(&omgd, &model);  // sums the active slice over the ranks
         if (step == fault_nan_step) norm = NAN;
         GuardVerdict verdict = loss_guard_check(&guard, &cfg.train, loss, norm);
         if (verdict.action == GUARD_APPLY) omgd_apply_update(&omgd, &model, &hp, (float)cfg.optimizer.grad_clip, norm);
@@ -411,8 +504,9 @@ int main(int argc, char **argv) {
         }
         if (verdict.action == GUARD_STOP) {
             // the update was not applied: the weights are the last good state
-            if (step != last_saved) save_checkpoint(&model, &omgd, &train_loader, &cfg, step, &log);
+            if (step != last_saved) save_checkpoint(&model, &omgd, &train_loader, &cfg, step, &log, &comm);
             run_log_close(&log);
+            if (!root) comm_barrier(&comm);  // rank 0 reports and ends the job
             fail("step %d: non-finite loss or gradient norm (%s%d in a row); stopped with the last good state in checkpoint %s/model_%08ld.bin",
                  step, strcmp(cfg.train.on_nonfinite, "stop") == 0 ? "train.on_nonfinite is stop; " : "",
                  guard.nonfinite_in_a_row, cfg.output.dir, (long)step);
@@ -430,5 +524,6 @@ int main(int argc, char **argv) {
     dataloader_free(&train_loader);
     if (val_steps > 0) dataloader_free(&val_loader);
     if (have_tokenizer) tokenizer_free(&tokenizer);
+    comm_finalize(&comm);
     return 0;
 }

@@ -19,6 +19,33 @@ void checkpoint_state_path(char *buf, size_t cap, const char *dir, long step) {
     snprintf(buf, cap, "%s/state_%08ld.bin", dir, step);
 }
 
+void checkpoint_shard_path(char *buf, size_t cap, const char *state_path, int rank) {
+    size_t n = strlen(state_path);
+    int stem = n > 4 && strcmp(state_path + n - 4, ".bin") == 0 ? (int)(n - 4) : (int)n;
+    snprintf(buf, cap, "%.*s.rank%03d.bin", stem, state_path, rank);
+}
+
+// Whether the shard files a multi-rank checkpoint's state file lists are
+// there and unchanged; if not, a reason goes to why.
+static int verify_shards(const char *state_path, const FileDigest *want, int count, char *why, size_t cap) {
+    for (int r = 1; r <= count; r++) {
+        char path[4200], reason[512];
+        checkpoint_shard_path(path, sizeof path, state_path, r);
+        if (!state_file_check(path, reason, sizeof reason)) {
+            snprintf(why, cap, "%s: %s", path, reason);
+            return 0;
+        }
+        long long size;
+        uint32_t crc = crc32_file(path, 0, &size);
+        if (size != want[r - 1].size || crc != want[r - 1].crc) {
+            snprintf(why, cap, "%s: %lld bytes with checksum %08x, but its checkpoint recorded %lld bytes with checksum %08x (corrupt or replaced)",
+                     path, size, crc, (long long)want[r - 1].size, want[r - 1].crc);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static int parse_model_name(const char *name, long *step) {
     char tail[8];
     return sscanf(name, "model_%8ld%7s", step, tail) == 2 && strcmp(tail, ".bin") == 0 &&
@@ -66,10 +93,19 @@ int checkpoint_verify(const char *model_path, const char *state_path, char *why,
     }
     StateReader r;
     state_reader_open(&r, state_path);
-    FileDigest want;
-    int has = state_has_section(&r, "model_file");
+    FileDigest want, *shards = NULL;
+    int has = state_has_section(&r, "model_file"), nshards = 0;
     if (has) state_read_section(&r, "model_file", &want, sizeof want);
+    for (uint64_t i = 0; i < r.count; i++)  // multi-rank: digests of the other ranks' shards
+        if (strcmp(r.names[i], "shards") == 0 && r.sizes[i] % sizeof(FileDigest) == 0 && r.sizes[i] < (1u << 24)) {
+            nshards = (int)(r.sizes[i] / sizeof(FileDigest));
+            shards = xmalloc(r.sizes[i] + 1, "shard digests");
+            state_read_section(&r, "shards", shards, r.sizes[i]);
+        }
     state_reader_close(&r);
+    int shards_ok = nshards == 0 || verify_shards(state_path, shards, nshards, why, cap);
+    free(shards);
+    if (!shards_ok) return 0;
     if (!has) {
         snprintf(why, cap, "%s: no record of its model file", state_path);
         return 0;
@@ -311,6 +347,27 @@ void state_reader_close(StateReader *r) {
     memset(r, 0, sizeof *r);
 }
 
+// Pieces of checkpoints that never completed (a crash between the model
+// file and the state file, or between a rank's shard and rank 0's state
+// file), older than step `before`: nothing can resume from them.
+static void remove_incomplete_before(const char *dir, long before) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        long step;
+        int model = parse_model_name(e->d_name, &step), rank = 0;
+        if (!model && sscanf(e->d_name, "state_%8ld.rank%3d.bin", &step, &rank) != 2) continue;
+        if (step >= before) continue;
+        char state[4096], path[4400];
+        checkpoint_state_path(state, sizeof state, dir, step);
+        if (access(state, F_OK) == 0) continue;  // complete (or pruned below)
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (remove(path) != 0) fprintf(stderr, "warning: cannot remove %s (%s)\n", path, strerror(errno));
+    }
+    closedir(d);
+}
+
 void checkpoint_prune(const char *dir, int keep_last) {
     if (keep_last <= 0) return;
     long *steps;
@@ -320,8 +377,14 @@ void checkpoint_prune(const char *dir, int keep_last) {
         // state first: without it the checkpoint no longer counts as complete
         checkpoint_state_path(path, sizeof path, dir, steps[i]);
         if (remove(path) != 0) fprintf(stderr, "warning: cannot remove %s (%s)\n", path, strerror(errno));
+        for (int r = 1;; r++) {  // the other ranks' shards of a multi-rank checkpoint
+            char shard[4200];
+            checkpoint_shard_path(shard, sizeof shard, path, r);
+            if (remove(shard) != 0) break;
+        }
         checkpoint_model_path(path, sizeof path, dir, steps[i]);
         if (remove(path) != 0) fprintf(stderr, "warning: cannot remove %s (%s)\n", path, strerror(errno));
     }
+    if (n > 0) remove_incomplete_before(dir, steps[n > keep_last ? n - keep_last : 0]);
     free(steps);
 }

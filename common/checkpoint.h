@@ -60,6 +60,11 @@ void state_reader_close(StateReader *r);
 
 void checkpoint_model_path(char *buf, size_t cap, const char *dir, long step);
 void checkpoint_state_path(char *buf, size_t cap, const char *dir, long step);
+// In a job of N ranks, rank r > 0 writes its shard of the optimizer state to
+// state_SSSSSSSS.rankRRR.bin before rank 0 writes state_SSSSSSSS.bin, whose
+// "shards" section records each shard's size and CRC-32 (checked by
+// checkpoint_verify), so the checkpoint is complete only once all are.
+void checkpoint_shard_path(char *buf, size_t cap, const char *state_path, int rank);
 // Highest step with both files present in dir, or -1 if none.
 long checkpoint_find_latest(const char *dir);
 // Step of a path named .../model_SSSSSSSS.bin, or fails naming it.

@@ -682,7 +682,8 @@ int config_is_set(const Config *cfg, const char *key_path) {
     return cfg->is_set[i];
 }
 
-void config_write_json(const Config *cfg, const char *path) {
+char *config_to_json(const Config *cfg) {
+    const char *path = "the effective config";  // for the out-of-memory messages
     cJSON *root = cJSON_CreateObject();
     if (!root) fail("out of memory writing %s", path);
     for (int i = 0; i < NKEYS; i++) {
@@ -714,11 +715,16 @@ void config_write_json(const Config *cfg, const char *path) {
     }
     char *text = cJSON_Print(root);
     if (!text) fail("out of memory writing %s", path);
+    cJSON_Delete(root);
+    return text;
+}
+
+void config_write_json(const Config *cfg, const char *path) {
+    char *text = config_to_json(cfg);
     AtomicFile a;
     atomic_open(&a, path);
     atomic_write(&a, text, 1, strlen(text));
     atomic_write(&a, "\n", 1, 1);
     atomic_commit(&a);
     free(text);
-    cJSON_Delete(root);
 }

@@ -111,6 +111,8 @@ void config_load(Config *cfg, const char *path, int nsets, const char *const *se
 // JSON in the same section/key shape, atomically (temporary file + rename).
 // config_load of that file gives the same values (is_set and source aside).
 void config_write_json(const Config *cfg, const char *path);
+// The same JSON text (malloc'd; the caller frees it).
+char *config_to_json(const Config *cfg);
 // Whether the user gave this key explicitly: CONFIG_FROM_FILE or
 // CONFIG_FROM_SET (both non-zero), else CONFIG_DEFAULT (0). An unknown key
 // is a programming error (fails).

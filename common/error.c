@@ -6,16 +6,20 @@
 #include <string.h>
 
 jmp_buf *fail_jump = NULL;
+char fail_prefix[32] = "";
+void (*fail_hook)(void) = NULL;
 
 void fail(const char *fmt, ...) {
     va_list ap;
     fflush(stdout);
     fputs("error: ", stderr);
+    fputs(fail_prefix, stderr);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
     if (fail_jump) longjmp(*fail_jump, 1);
+    if (fail_hook) fail_hook();
     exit(EXIT_USER_ERROR);
 }
 

@@ -25,6 +25,13 @@ void fail(const char *fmt, ...) NORETURN PRINTF_LIKE(1, 2);
 #include <setjmp.h>
 extern jmp_buf *fail_jump;
 
+// Set by the communication layer in a job of several ranks: a prefix that
+// names the rank ("rank 1 of 4: ") and a hook run after the message is
+// printed (MPI_Abort), so that one failing rank stops the whole job
+// instead of leaving the others waiting in a collective.
+extern char fail_prefix[32];
+extern void (*fail_hook)(void);
+
 void *xmalloc(size_t size, const char *what);
 void *xcalloc(size_t count, size_t size, const char *what);
 FILE *xfopen(const char *path, const char *mode);

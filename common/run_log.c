@@ -53,6 +53,7 @@ void run_log_open(RunLog *log, const char *dir, int resume_step) {
 }
 
 void run_log_write(RunLog *log, const char *fmt, ...) {
+    if (!log->f) return;  // not the log-writing rank
     va_list ap;
     fputc('{', log->f);
     va_start(ap, fmt);

@@ -16,7 +16,8 @@ typedef struct {
 // have logged steps after its last checkpoint; they will be run again).
 void run_log_open(RunLog *log, const char *dir, int resume_step);
 // Writes one record: a JSON object body without braces, e.g.
-// "\"type\":\"val\",\"step\":3,\"val_loss\":4.5".
+// "\"type\":\"val\",\"step\":3,\"val_loss\":4.5". A RunLog that was
+// zeroed instead of opened (the ranks other than 0) writes nothing.
 void run_log_write(RunLog *log, const char *fmt, ...);
 void run_log_close(RunLog *log);
 // A number for JSON: "%.9g", or null when it is NaN or infinite (JSON has

@@ -5,7 +5,7 @@
 
 #include "common/error.h"
 
-float grad_global_norm(const float *grads, size_t n) {
+double grad_sum_squares(const float *grads, size_t n) {
     // fixed chunks summed in a fixed order: the same bits on every run
     enum { CHUNK = 1 << 16 };
     size_t nchunks = (n + CHUNK - 1) / CHUNK;
@@ -20,8 +20,10 @@ float grad_global_norm(const float *grads, size_t n) {
     double total = 0.0;
     for (size_t c = 0; c < nchunks; c++) total += partial[c];
     free(partial);
-    return (float)sqrt(total);
+    return total;
 }
+
+float grad_global_norm(const float *grads, size_t n) { return (float)sqrt(grad_sum_squares(grads, n)); }
 
 float grad_clip_factor(float norm, float max_norm) {
     if (max_norm <= 0.0f) return 1.0f;

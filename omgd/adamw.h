@@ -43,6 +43,8 @@ static inline void adamw_element(float *w, float grad, float *m, float *v, const
 
 // L2 norm of n gradients, accumulated in double in a fixed order.
 float grad_global_norm(const float *grads, size_t n);
+// Its square, in double (for summing over the ranks' shards).
+double grad_sum_squares(const float *grads, size_t n);
 // The factor clip_grad_norm_ multiplies gradients by: min(1, max_norm / (norm + 1e-6)).
 // max_norm <= 0 means no clipping (returns 1).
 float grad_clip_factor(float norm, float max_norm);

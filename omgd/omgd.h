@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "comm/comm.h"
 #include "common/checkpoint.h"
 #include "model/gpt2.h"
 #include "omgd/adamw.h"
@@ -28,17 +29,35 @@ typedef struct {
     uint8_t *unit_active;   // per unit, the mask in force
     uint8_t *trainable;     // per tensor, derived from the mask
     int tensor_units;       // units are tensors (omgd_tensor) rather than blocks
+    // data parallelism (comm NULL or one rank: none)
+    Comm *comm;
+    int num_groups;         // units + the always-active group; group g = unit g - 1, group 0 = always
+    size_t *group_start;    // per group: first parameter (its elements are contiguous)
+    size_t *group_floats;   // per group: parameters
+    int *group_first;       // per group: its first tensor in the table
+    float *grad_shard;      // the reduced gradient of this rank's chunks of the active slice
+    size_t grad_shard_floats;
+    float **shard_of;       // per tensor: its owned part in grad_shard, NULL if none
 } Omgd;
 
 // num_units in settings->mask is filled from the table.
 void omgd_init(Omgd *o, const OmgdSettings *settings, const ParamTable *t);
+// The same for one rank of a data-parallel job: the optimizer state is
+// sharded (state_store.h), gradients are reduce-scattered, and updated
+// parameters all-gathered, for the active slice only.
+void omgd_init_parallel(Omgd *o, const OmgdSettings *settings, const ParamTable *t, Comm *comm);
 void omgd_free(Omgd *o);
 // Updates the mask for this step; when it changed, makes the model's
 // gradients and the store's working set follow it. Returns 1 on a new period.
 int omgd_begin_step(Omgd *o, GPT2 *model, int64_t step, int64_t epoch);
 // Global norm of the gradients that exist this step (the active slice).
 float omgd_grad_norm(const GPT2 *model);
-// Clipping by that norm, then the fused update of the active slice.
+// In a data-parallel job: sums the active slice's gradients over the ranks
+// (reduce-scatter: each rank gets its chunks) and returns the norm of the
+// full summed gradient. In one process the same as omgd_grad_norm.
+float omgd_reduce_gradients(Omgd *o, const GPT2 *model);
+// Clipping by that norm, then the fused update of the active slice (of its
+// owned chunks, followed by an all-gather of the updated parameters).
 void omgd_apply_update(Omgd *o, GPT2 *model, const AdamWHyper *h, float grad_clip, float norm);
 // "[0,3,7]": the active blocks (all blocks outside masking) as JSON.
 void omgd_active_json(const Omgd *o, char *buf, size_t cap);

@@ -10,10 +10,13 @@
 #include "omgd/adamw.h"
 #include "omgd/state_store.h"
 
-// grad_of: per tensor gradient (NULL = frozen). Gradients of tensors in a
-// mask unit are multiplied by clip * pool_scale, those of the always-active
-// group by clip alone (the reference scales after clipping, pool only).
-void omgd_adamw_update(float *params, float *const *grad_of, OptStateStore *store,
+// trainable: per tensor, whether it is in the active slice (its step count
+// advances). grad_of: per tensor, the gradient of the elements this rank
+// owns (store->own_off/own_n; the whole tensor in a single process), NULL
+// where it owns none. Gradients of tensors in a mask unit are multiplied by
+// clip * pool_scale, those of the always-active group by clip alone (the
+// reference scales after clipping, pool only).
+void omgd_adamw_update(float *params, const uint8_t *trainable, float *const *grad_of, OptStateStore *store,
                        const AdamWHyper *h, float clip, float pool_scale);
 
 #endif

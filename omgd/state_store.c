@@ -4,25 +4,65 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "comm/comm.h"
 #include "common/error.h"
 
+static size_t own_floats(const OptStateStore *s, int u) { return u < 0 ? s->always_own : s->unit_own[u]; }
+
 // Points m_of/v_of of the tensors of unit u (or of the always-active group,
-// u = -1) into mem = [m | v], or at NULL.
+// u = -1) into mem = [m | v] of the owned elements, or at NULL.
 static void bind(OptStateStore *s, int u, float *mem) {
     const ParamTable *t = s->table;
-    size_t total = u < 0 ? s->always_floats : s->unit_floats[u], off = 0;
+    size_t own = own_floats(s, u), off = 0;
     for (int i = 0; i < t->num_tensors; i++) {
         if (s->unit_of_tensor[i] != u) continue;
-        s->m_of[i] = mem ? mem + off : NULL;
-        s->v_of[i] = mem ? mem + total + off : NULL;
-        off += t->tensors[i].numel;
+        int has = mem && s->own_n[i] > 0;
+        s->m_of[i] = has ? mem + off : NULL;
+        s->v_of[i] = has ? mem + own + off : NULL;
+        off += s->own_n[i];
     }
 }
 
+void state_store_chunk(const OptStateStore *s, int u, int rank, size_t *lo, size_t *hi) {
+    size_t n = u < 0 ? s->always_floats : s->unit_floats[u];
+    *lo = comm_chunk_start(n, rank, s->num_ranks);
+    *hi = comm_chunk_start(n, rank + 1, s->num_ranks);
+}
+
+// Owned part of every tensor: the intersection of its range in its unit
+// with this rank's chunk of the unit.
+static void find_owned(OptStateStore *s) {
+    const ParamTable *t = s->table;
+    int nt = t->num_tensors;
+    s->unit_own = xcalloc((size_t)s->num_units, sizeof(size_t), "optimizer state");
+    s->own_off = xcalloc((size_t)nt, sizeof(size_t), "optimizer state");
+    s->own_n = xcalloc((size_t)nt, sizeof(size_t), "optimizer state");
+    size_t *pos = xcalloc((size_t)s->num_units + 1, sizeof(size_t), "optimizer state");  // [0] = always
+    for (int i = 0; i < nt; i++) {
+        int u = s->unit_of_tensor[i];
+        size_t lo, hi, t0 = pos[u + 1], t1 = t0 + t->tensors[i].numel;
+        state_store_chunk(s, u, s->rank, &lo, &hi);
+        size_t a = lo > t0 ? lo : t0, b = hi < t1 ? hi : t1;
+        s->own_off[i] = a < b ? a - t0 : 0;
+        s->own_n[i] = a < b ? b - a : 0;
+        if (u < 0) s->always_own += s->own_n[i];
+        else s->unit_own[u] += s->own_n[i];
+        pos[u + 1] = t1;
+    }
+    free(pos);
+}
+
 void state_store_init(OptStateStore *s, const ParamTable *t, int tensor_units, StatePolicy policy) {
+    state_store_init_sharded(s, t, tensor_units, policy, 0, 1);
+}
+
+void state_store_init_sharded(OptStateStore *s, const ParamTable *t, int tensor_units, StatePolicy policy,
+                              int rank, int num_ranks) {
     memset(s, 0, sizeof *s);
     s->table = t;
     s->policy = policy;
+    s->rank = rank;
+    s->num_ranks = num_ranks;
     int nt = t->num_tensors;
     s->num_units = tensor_units ? nt : t->config.num_layers;
     s->unit_of_tensor = xmalloc((size_t)nt * sizeof(int), "optimizer state");
@@ -33,13 +73,14 @@ void state_store_init(OptStateStore *s, const ParamTable *t, int tensor_units, S
         if (u >= 0) s->unit_floats[u] += t->tensors[i].numel;
         else s->always_floats += t->tensors[i].numel;
     }
+    find_owned(s);
     s->unit_mem = xcalloc((size_t)s->num_units, sizeof(float *), "optimizer state");
     s->m_of = xcalloc((size_t)nt, sizeof(float *), "optimizer state");
     s->v_of = xcalloc((size_t)nt, sizeof(float *), "optimizer state");
     s->resident = xcalloc((size_t)s->num_units, 1, "optimizer state");
     s->tensor_step = xcalloc((size_t)nt, sizeof(int64_t), "optimizer state");
     if (s->always_floats) {
-        s->always_mem = xcalloc(2 * s->always_floats, sizeof(float), "AdamW moments");
+        s->always_mem = xcalloc(2 * s->always_own + 1, sizeof(float), "AdamW moments");
         bind(s, -1, s->always_mem);
     }
 }
@@ -50,6 +91,9 @@ void state_store_free(OptStateStore *s) {
     free(s->always_mem);
     free(s->unit_of_tensor);
     free(s->unit_floats);
+    free(s->unit_own);
+    free(s->own_off);
+    free(s->own_n);
     free(s->m_of);
     free(s->v_of);
     free(s->resident);
@@ -69,7 +113,7 @@ void state_store_set_active(OptStateStore *s, const uint8_t *unit_active) {
     for (int u = 0; u < s->num_units; u++) {
         if (unit_active[u]) {
             if (!s->unit_mem[u]) {  // first time, or dropped by the reset policy
-                s->unit_mem[u] = xcalloc(2 * s->unit_floats[u], sizeof(float), "AdamW moments");
+                s->unit_mem[u] = xcalloc(2 * s->unit_own[u] + 1, sizeof(float), "AdamW moments");
                 bind(s, u, s->unit_mem[u]);
             }
             s->resident[u] = 1;
@@ -81,16 +125,16 @@ void state_store_set_active(OptStateStore *s, const uint8_t *unit_active) {
 }
 
 size_t state_store_working_bytes(const OptStateStore *s) {
-    size_t n = 2 * s->always_floats;
+    size_t n = 2 * s->always_own;
     for (int u = 0; u < s->num_units; u++)
-        if (s->resident[u]) n += 2 * s->unit_floats[u];
+        if (s->resident[u]) n += 2 * s->unit_own[u];
     return n * sizeof(float);
 }
 
 size_t state_store_parked_bytes(const OptStateStore *s) {
     size_t n = 0;
     for (int u = 0; u < s->num_units; u++)
-        if (!s->resident[u] && s->unit_mem[u]) n += 2 * s->unit_floats[u];
+        if (!s->resident[u] && s->unit_mem[u]) n += 2 * s->unit_own[u];
     return n * sizeof(float);
 }
 
@@ -98,13 +142,17 @@ void state_store_save(const OptStateStore *s, StateWriter *w) {
     int nt = s->table->num_tensors;
     uint8_t *has = xmalloc((size_t)s->num_units, "optimizer state");
     for (int u = 0; u < s->num_units; u++) has[u] = s->unit_mem[u] != NULL;
+    if (s->num_ranks > 1) {  // a shard: which one (a single process writes no such section)
+        int32_t who[2] = {s->rank, s->num_ranks};
+        state_write_section(w, "opt.shard", who, sizeof who);
+    }
     state_write_section(w, "opt.tensor_step", s->tensor_step, (uint64_t)nt * sizeof(int64_t));
     state_write_section(w, "opt.has_state", has, (uint64_t)s->num_units);
-    state_write_section(w, "opt.always", s->always_mem, 2 * s->always_floats * sizeof(float));
+    state_write_section(w, "opt.always", s->always_mem, 2 * s->always_own * sizeof(float));
     for (int u = 0; u < s->num_units; u++) {
         char name[STATE_SECTION_NAME];
         snprintf(name, sizeof name, "opt.unit%d", u);
-        uint64_t bytes = 2 * s->unit_floats[u] * sizeof(float);
+        uint64_t bytes = 2 * s->unit_own[u] * sizeof(float);
         if (has[u]) state_write_section(w, name, s->unit_mem[u], bytes);
         else state_write_zeros(w, name, bytes);
     }
@@ -113,17 +161,23 @@ void state_store_save(const OptStateStore *s, StateWriter *w) {
 
 void state_store_load(OptStateStore *s, StateReader *r) {
     int nt = s->table->num_tensors;
+    int32_t who[2] = {0, 1};
+    if (state_has_section(r, "opt.shard")) state_read_section(r, "opt.shard", who, sizeof who);
+    if (who[1] != s->num_ranks)
+        fail("%s: optimizer state of a job of %d rank%s; this job has %d: resume it with mpirun -np %d", r->path,
+             who[1], who[1] == 1 ? "" : "s", s->num_ranks, who[1]);
+    if (who[0] != s->rank) fail("%s: holds rank %d's optimizer state, expected rank %d's", r->path, who[0], s->rank);
     uint8_t *has = xmalloc((size_t)s->num_units, "optimizer state");
     state_read_section(r, "opt.tensor_step", s->tensor_step, (uint64_t)nt * sizeof(int64_t));
     state_read_section(r, "opt.has_state", has, (uint64_t)s->num_units);
-    state_read_section(r, "opt.always", s->always_mem, 2 * s->always_floats * sizeof(float));
+    state_read_section(r, "opt.always", s->always_mem, 2 * s->always_own * sizeof(float));
     for (int u = 0; u < s->num_units; u++) {
         char name[STATE_SECTION_NAME];
         snprintf(name, sizeof name, "opt.unit%d", u);
-        uint64_t bytes = 2 * s->unit_floats[u] * sizeof(float);
+        uint64_t bytes = 2 * s->unit_own[u] * sizeof(float);
         if (has[u]) {
             if (!s->unit_mem[u]) {
-                s->unit_mem[u] = xmalloc(bytes, "AdamW moments");
+                s->unit_mem[u] = xmalloc(bytes + sizeof(float), "AdamW moments");
                 bind(s, u, s->unit_mem[u]);
             }
             state_read_section(r, name, s->unit_mem[u], bytes);

@@ -9,6 +9,13 @@
 // On the CPU parking leaves the memory where it is; the GPU build keeps the
 // working set on the device and parked state in pinned host memory behind
 // the same interface.
+//
+// Sharded across the ranks of a data-parallel job, each rank holds the
+// state of its own chunk of every unit (comm_chunk_start: unit u's
+// elements cut into near-equal pieces, rank r owns piece r), so a rank's
+// optimizer memory is 1/N of one process's, and a unit's owner does not
+// change when the mask does. m_of/v_of then cover only the owned elements
+// of each tensor: [own_off[i], own_off[i] + own_n[i]).
 #ifndef OMGD_STATE_STORE_H
 #define OMGD_STATE_STORE_H
 
@@ -27,6 +34,10 @@ typedef struct {
     int *unit_of_tensor;    // num_tensors: mask unit, or -1 for the always-active group
     size_t *unit_floats;    // per unit: parameters it holds
     size_t always_floats;   // parameters of the always-active group
+    int rank, num_ranks;    // this rank's chunk of every unit (0 of 1: all of it)
+    size_t *unit_own;       // per unit: elements this rank owns (its state size / 2)
+    size_t always_own;
+    size_t *own_off, *own_n;  // per tensor: owned elements, relative to the tensor
     float **unit_mem;       // per unit: [m | v] of its tensors, NULL when it has no state
     float *always_mem;      // [m | v] of the always-active tensors
     float **m_of, **v_of;   // per tensor: its moments, NULL when it has none
@@ -37,6 +48,12 @@ typedef struct {
 // tensor_units: 0 = units are the transformer blocks (the embeddings and the
 // final LayerNorm are always active), 1 = every tensor is a unit.
 void state_store_init(OptStateStore *s, const ParamTable *t, int tensor_units, StatePolicy policy);
+// The same for rank `rank` of `num_ranks`, holding only its chunks.
+void state_store_init_sharded(OptStateStore *s, const ParamTable *t, int tensor_units, StatePolicy policy,
+                              int rank, int num_ranks);
+// Element range [*lo, *hi) of unit u (-1: the always-active group) that
+// `rank` owns, relative to the unit's first element.
+void state_store_chunk(const OptStateStore *s, int u, int rank, size_t *lo, size_t *hi);
 void state_store_free(OptStateStore *s);
 // Makes the active units' state resident (restoring parked state, or
 // starting from zero) and parks or drops the others' (by the policy).
