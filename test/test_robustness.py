@@ -238,6 +238,7 @@ def body(tmp, rng):
     same_as_reference("double SIGTERM/resume", d, ref)
 
     nonfinite(tmp, ref)
+    orphans(tmp, ref)
     disk_full(tmp, ref)
     damaged_files(tmp, ref)
 
@@ -273,6 +274,25 @@ def nonfinite(tmp, ref):
     r = run(args(d, "output.resume=latest", "output.keep_last=0", steps=8))
     check(r.returncode == 0 and os.path.exists(os.path.join(d, "model_00000008.bin")),
           "NaN gradient, stop: the run resumes from that checkpoint", r.stderr.strip()[-300:])
+
+
+def orphans(tmp, ref):
+    """Pieces of checkpoints that never completed (a model file whose state
+    file was never written, a rank's shard without rank 0's state file) are
+    removed once older than the checkpoints keep_last keeps."""
+    d = os.path.join(tmp, "orphans")
+    shutil.copytree(ref, d)
+    model = read(os.path.join(d, f"model_{STEPS:08d}.bin"))
+    planted = [f"model_{3:08d}.bin", f"state_{4:08d}.rank001.bin"]
+    for name in planted:
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(model)
+    r = run(args(d, "output.resume=latest", steps=STEPS + 1))
+    left = [n for n in planted if os.path.exists(os.path.join(d, n))]
+    models = sorted(glob.glob(os.path.join(d, "model_*.bin")))
+    check(r.returncode == 0 and not left and len(models) == 3,
+          "pieces of incomplete checkpoints are removed with the old checkpoints (keep_last=3)",
+          f"exit {r.returncode}, left {left}, {len(models)} model files")
 
 
 def disk_full(tmp, ref):
