@@ -341,18 +341,31 @@ int main(int argc, char **argv) {
             for (uint64_t i = 0; i < r.count; i++)
                 if (strcmp(r.names[i], "shards") == 0) file_ranks = 1 + (int64_t)(r.sizes[i] / sizeof(FileDigest));
         }
-        if (file_ranks != comm.size)
-            fail("%s: a checkpoint of a job of %lld rank%s; this job has %d: resume it with mpirun -np %lld", spath,
-                 (long long)file_ranks, file_ranks == 1 ? "" : "s", comm.size, (long long)file_ranks);
         state_read_section(&r, "dataloader", &ls, sizeof ls);
-        if (root) omgd_load(&omgd, &model, &r);
-        state_reader_close(&r);
-        if (!root) {  // this rank's optimizer state is in its own shard
-            char shard[4200];
-            checkpoint_shard_path(shard, sizeof shard, spath, comm.rank);
-            state_reader_open(&r, shard);
-            omgd_load(&omgd, &model, &r);
+        if (file_ranks == comm.size) {
+            if (root) omgd_load(&omgd, &model, &r);
             state_reader_close(&r);
+            if (!root) {  // this rank's optimizer state is in its own shard
+                char shard[4200];
+                checkpoint_shard_path(shard, sizeof shard, spath, comm.rank);
+                state_reader_open(&r, shard);
+                omgd_load(&omgd, &model, &r);
+                state_reader_close(&r);
+            }
+        } else {  // another number of ranks: every rank takes its chunks from the old shards
+            state_reader_close(&r);
+            StateReader *old = xcalloc((size_t)file_ranks, sizeof(StateReader), "state readers");
+            for (int q = 0; q < file_ranks; q++) {
+                char shard[4200];
+                if (q == 0) snprintf(shard, sizeof shard, "%s", spath);
+                else checkpoint_shard_path(shard, sizeof shard, spath, q);
+                state_reader_open(&old[q], shard);
+            }
+            omgd_load_resharded(&omgd, &model, old, (int)file_ranks);
+            for (int q = 0; q < file_ranks; q++) state_reader_close(&old[q]);
+            free(old);
+            printf("optimizer state of %lld rank%s resharded onto %d\n", (long long)file_ranks,
+                   file_ranks == 1 ? "" : "s", comm.size);
         }
         dataloader_set_state(&train_loader, &ls);
         printf("resumed from %s (step %ld)\n", path, start);

@@ -162,6 +162,12 @@ void omgd_load(Omgd *o, GPT2 *model, StateReader *r) {
     apply_mask(o, model);
 }
 
+void omgd_load_resharded(Omgd *o, GPT2 *model, StateReader *readers, int old_ranks) {
+    state_read_section(&readers[0], "mask.state", &o->schedule.st, sizeof o->schedule.st);
+    state_store_load_resharded(&o->store, readers, old_ranks);
+    apply_mask(o, model);
+}
+
 OmgdMemory omgd_memory(const Omgd *o, const GPT2 *model) {
     OmgdMemory m = {model->table.num_params * sizeof(float), model->grad_floats * sizeof(float),
                     state_store_working_bytes(&o->store), state_store_parked_bytes(&o->store)};

@@ -65,6 +65,9 @@ void omgd_active_json(const Omgd *o, char *buf, size_t cap);
 void omgd_save(const Omgd *o, StateWriter *w);
 // Restores them; the model's trainable set follows the restored mask.
 void omgd_load(Omgd *o, GPT2 *model, StateReader *r);
+// Restores what a job of old_ranks ranks saved (readers[q] = rank q's file)
+// in a job with another number of ranks.
+void omgd_load_resharded(Omgd *o, GPT2 *model, StateReader *readers, int old_ranks);
 
 // Bytes held, for the log and the memory lines.
 typedef struct {

@@ -191,3 +191,55 @@ void state_store_load(OptStateStore *s, StateReader *r) {
         if (s->tensor_step[i] < 0) fail("%s: negative AdamW step count for tensor %d", r->path, i);
     free(has);
 }
+
+// Copies this rank's chunk of one group out of the sections of every old
+// rank's file that overlap it. mem = [m | v] of `own` owned elements.
+static void gather_chunk(const OptStateStore *s, int u, const char *name, float *mem, StateReader *readers,
+                         int old_ranks) {
+    size_t n = u < 0 ? s->always_floats : s->unit_floats[u], lo, hi;
+    state_store_chunk(s, u, s->rank, &lo, &hi);
+    size_t own = hi - lo;
+    for (int q = 0; q < old_ranks; q++) {
+        size_t qlo = comm_chunk_start(n, q, old_ranks), qhi = comm_chunk_start(n, q + 1, old_ranks);
+        size_t a = lo > qlo ? lo : qlo, b = hi < qhi ? hi : qhi;
+        if (a >= b) continue;
+        size_t qn = qhi - qlo;
+        float *tmp = xmalloc(2 * qn * sizeof(float) + 1, "optimizer state");
+        state_read_section(&readers[q], name, tmp, 2 * qn * sizeof(float));
+        memcpy(mem + (a - lo), tmp + (a - qlo), (b - a) * sizeof(float));              // m
+        memcpy(mem + own + (a - lo), tmp + qn + (a - qlo), (b - a) * sizeof(float));   // v
+        free(tmp);
+    }
+}
+
+void state_store_load_resharded(OptStateStore *s, StateReader *readers, int old_ranks) {
+    int nt = s->table->num_tensors;
+    for (int q = 0; q < old_ranks; q++) {
+        int32_t who[2] = {0, 1};
+        if (state_has_section(&readers[q], "opt.shard")) state_read_section(&readers[q], "opt.shard", who, sizeof who);
+        if (who[0] != q || who[1] != old_ranks)
+            fail("%s: holds rank %d of %d's optimizer state, expected rank %d of %d's", readers[q].path, who[0], who[1],
+                 q, old_ranks);
+    }
+    uint8_t *has = xmalloc((size_t)s->num_units, "optimizer state");
+    state_read_section(&readers[0], "opt.tensor_step", s->tensor_step, (uint64_t)nt * sizeof(int64_t));
+    state_read_section(&readers[0], "opt.has_state", has, (uint64_t)s->num_units);
+    for (int i = 0; i < nt; i++)
+        if (s->tensor_step[i] < 0) fail("%s: negative AdamW step count for tensor %d", readers[0].path, i);
+    if (s->always_floats) gather_chunk(s, -1, "opt.always", s->always_mem, readers, old_ranks);
+    for (int u = 0; u < s->num_units; u++) {
+        char name[STATE_SECTION_NAME];
+        snprintf(name, sizeof name, "opt.unit%d", u);
+        if (has[u]) {
+            if (!s->unit_mem[u]) {
+                s->unit_mem[u] = xcalloc(2 * s->unit_own[u] + 1, sizeof(float), "AdamW moments");
+                bind(s, u, s->unit_mem[u]);
+            }
+            gather_chunk(s, u, name, s->unit_mem[u], readers, old_ranks);
+        } else if (s->unit_mem[u]) {
+            drop_unit(s, u);
+        }
+        s->resident[u] = 0;
+    }
+    free(has);
+}

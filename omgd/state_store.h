@@ -66,5 +66,8 @@ void state_store_save(const OptStateStore *s, StateWriter *w);
 // Restores what save wrote; every unit that had state comes back parked
 // (call set_active afterwards).
 void state_store_load(OptStateStore *s, StateReader *r);
+// Restores state that a job of old_ranks ranks saved (readers[q] = rank q's
+// file) into this rank's chunks, whatever the number of ranks now.
+void state_store_load_resharded(OptStateStore *s, StateReader *readers, int old_ranks);
 
 #endif
