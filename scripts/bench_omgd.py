@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 
@@ -43,7 +44,8 @@ def run(name, out, args, extra):
     train = [r for r in recs if r["type"] == "train"]
     val = [r for r in recs if r["type"] == "val"]
     timed = train[1:]
-    ms = sum(r["ms"] for r in timed) / len(timed)
+    # the median step time: a busy machine adds spikes that a mean would keep
+    ms = statistics.median(r["ms"] for r in timed)
     tail = train[-20:]
     return {
         "name": name, "log": os.path.join(d, "log.jsonl"),
