@@ -73,6 +73,27 @@ print(("ok" if gap > 100 * TOL else "not ok") + f" - the tolerance is meaningful
 EOF
 [ $? -eq 0 ] || not_ok "comparison of 1, 2 and 4 ranks" "the comparison script failed"
 
+# the other masking modes, with 3 ranks (chunks of unequal size): 24
+# micro-batches of 2x16 tokens per step so that 1 and 3 ranks divide them
+for mode in "omgd_tensor --set omgd.active_layers=5" "lisa --set omgd.active_layers=1 --set omgd.state=reset"; do
+    name="${mode%% *}"
+    for n in 1 3; do
+        "${MPI[@]}" -np $n $T "${TINY[@]}" --set train.total_batch_tokens=768 --set train.steps=8 --set train.val_every=0 \
+            --set omgd.switch_interval=2 --set omgd.mode=$mode --set output.dir="$SCRATCH/$name$n" >/dev/null 2>&1
+    done
+    /usr/bin/python3 - "$SCRATCH/${name}1/log.jsonl" "$SCRATCH/${name}3/log.jsonl" "$name" <<'EOF3'
+import json, sys
+def losses(p): return {r["step"]: r["loss"] for r in map(json.loads, open(p)) if r["type"] == "train"}
+try:
+    a, b = losses(sys.argv[1]), losses(sys.argv[2])
+    worst = max(abs(b[s] - a[s]) / a[s] for s in a) if a.keys() == b.keys() and len(a) == 8 else float("inf")
+except Exception as e:
+    worst = float("inf")
+ok = worst <= 1e-5
+print(("ok" if ok else "not ok") + f" - {sys.argv[3]}: 3 ranks give the losses of 1 rank" + ("" if ok else f": worst {worst:.2e}"))
+EOF3
+done
+
 # ---- resume from a multi-rank checkpoint: bit-identical to the uninterrupted run
 for n in 2 4; do
     ref="$SCRATCH/omgd$n" run="$SCRATCH/resume$n"
@@ -121,6 +142,21 @@ out="$(timeout 120 "${MPI[@]}" -np 2 $T "${RUN[@]}" "${OMGD[@]}" --set train.ste
        --set output.resume=latest 2>&1)"; rc=$?
 check "a damaged rank shard: resume=latest warns and uses the checkpoint before" "exit $rc: $(tail -3 <<<"$out")" \
     bash -c '[ '$rc' -eq 0 ] && grep -q "skipping checkpoint 12.*rank001" <<<"$1" && grep -q "resumed from .*model_00000008.bin" <<<"$1"' _ "$out"
+
+# SIGTERM to mpirun (what a user or a scheduler sends): mpirun forwards it,
+# the ranks agree on the step, write a complete checkpoint and stop
+"${MPI[@]}" -np 2 $T "${RUN[@]}" "${OMGD[@]}" --set train.steps=5000 --set output.checkpoint_every=0 \
+    --set output.dir="$SCRATCH/sigterm" >"$SCRATCH/sigterm.out" 2>&1 &
+mpirun_pid=$!
+for _ in $(seq 300); do grep -q '"step":3,' "$SCRATCH/sigterm/log.jsonl" 2>/dev/null && break; sleep 0.1; done
+kill -TERM $mpirun_pid; wait $mpirun_pid
+stopped=$(grep -oE 'stopped by SIGTERM at step [0-9]+' "$SCRATCH/sigterm.out" | grep -oE '[0-9]+$')
+check "SIGTERM to mpirun: the ranks stop together with a checkpoint" "$(tail -3 "$SCRATCH/sigterm.out")" \
+    test -n "$stopped" -a -f "$SCRATCH/sigterm/state_$(printf %08d "${stopped:-0}").rank001.bin"
+out="$(timeout 120 "${MPI[@]}" -np 2 $T "${RUN[@]}" "${OMGD[@]}" --set train.steps=$(( ${stopped:-0} + 2 )) \
+       --set output.checkpoint_every=0 --set output.dir="$SCRATCH/sigterm" --set output.resume=latest 2>&1)"; rc=$?
+check "... and the run resumes from it" "exit $rc: $(tail -3 <<<"$out")" \
+    bash -c '[ '$rc' -eq 0 ] && grep -q "resumed from" <<<"$1"' _ "$out"
 
 # ---- failures end the whole job instead of hanging
 out="$(timeout 120 "${MPI[@]}" -x OMGD_FAULT_EXIT_RANK=1 -x OMGD_FAULT_EXIT_STEP=3 -np 2 $T "${RUN[@]}" \
