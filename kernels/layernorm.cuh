@@ -1,0 +1,85 @@
+// LayerNorm over the channels, eps 1e-5 (model/cpu_layers.c:
+// layernorm_forward/backward): one warp per row, fp32 statistics.
+#ifndef KERNELS_LAYERNORM_CUH
+#define KERNELS_LAYERNORM_CUH
+#include "kernels/common.cuh"
+
+#define LN_EPS_GPU 1e-5f
+
+__global__ void layernorm_forward_kernel(floatX *out, float *mean, float *rstd, const floatX *inp,
+                                         const floatX *weight, const floatX *bias, int N, int C) {
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (row >= N) return;
+    const floatX *x = inp + (long long)row * C;
+    float s = 0.0f;
+    for (int i = lane; i < C; i += 32) s += to_float(x[i]);
+    float m = warp_sum(s) / C;
+    float v = 0.0f;
+    for (int i = lane; i < C; i += 32) {
+        float d = to_float(x[i]) - m;
+        v += d * d;
+    }
+    float r = rsqrtf(warp_sum(v) / C + LN_EPS_GPU);
+    floatX *o = out + (long long)row * C;
+    for (int i = lane; i < C; i += 32)
+        o[i] = from_float<floatX>((to_float(x[i]) - m) * r * to_float(weight[i]) + to_float(bias[i]));
+    if (lane == 0) {
+        mean[row] = m;
+        rstd[row] = r;
+    }
+}
+
+// dinp += rstd * (dnorm - mean(dnorm) - norm * mean(dnorm * norm)), dnorm = dout * weight
+__global__ void layernorm_backward_input_kernel(floatX *dinp, const floatX *dout, const floatX *inp,
+                                                const floatX *weight, const float *mean, const float *rstd, int N,
+                                                int C) {
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (row >= N) return;
+    const floatX *x = inp + (long long)row * C, *d = dout + (long long)row * C;
+    float m = mean[row], r = rstd[row], a = 0.0f, b = 0.0f;
+    for (int i = lane; i < C; i += 32) {
+        float dn = to_float(d[i]) * to_float(weight[i]);
+        a += dn;
+        b += dn * (to_float(x[i]) - m) * r;
+    }
+    a = warp_sum(a) / C;
+    b = warp_sum(b) / C;
+    floatX *dx = dinp + (long long)row * C;
+    for (int i = lane; i < C; i += 32) {
+        float norm = (to_float(x[i]) - m) * r, dn = to_float(d[i]) * to_float(weight[i]);
+        dx[i] = from_float<floatX>(to_float(dx[i]) + r * (dn - a - norm * b));
+    }
+}
+
+// Weight and bias gradients: one thread per channel sums the rows in order
+// (deterministic; consecutive threads read consecutive channels).
+__global__ void layernorm_backward_params_kernel(float *dweight, float *dbias, const floatX *dout, const floatX *inp,
+                                                 const float *mean, const float *rstd, int N, int C) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= C) return;
+    float gw = 0.0f, gb = 0.0f;
+    for (int r = 0; r < N; r++) {
+        float d = to_float(dout[(long long)r * C + i]);
+        gw += d * (to_float(inp[(long long)r * C + i]) - mean[r]) * rstd[r];
+        gb += d;
+    }
+    if (dweight) dweight[i] += gw;
+    if (dbias) dbias[i] += gb;
+}
+
+static inline void layernorm_forward_gpu(floatX *out, float *mean, float *rstd, const floatX *inp, const floatX *weight,
+                                         const floatX *bias, int N, int C, cudaStream_t s) {
+    layernorm_forward_kernel<<<ceil_div(N, 8), 256, 0, s>>>(out, mean, rstd, inp, weight, bias, N, C);
+    CUDA_CHECK_LAUNCH();
+}
+// dweight/dbias NULL: a frozen LayerNorm (no parameter-gradient work).
+static inline void layernorm_backward_gpu(floatX *dinp, float *dweight, float *dbias, const floatX *dout,
+                                          const floatX *inp, const floatX *weight, const float *mean, const float *rstd,
+                                          int N, int C, cudaStream_t s) {
+    layernorm_backward_input_kernel<<<ceil_div(N, 8), 256, 0, s>>>(dinp, dout, inp, weight, mean, rstd, N, C);
+    CUDA_CHECK_LAUNCH();
+    if (!dweight && !dbias) return;
+    layernorm_backward_params_kernel<<<ceil_div(C, 128), 128, 0, s>>>(dweight, dbias, dout, inp, mean, rstd, N, C);
+    CUDA_CHECK_LAUNCH();
+}
+#endif
