@@ -30,7 +30,9 @@ run_one() {
     if [ "$nok" -gt 0 ]; then
         failed_names+=("$name")
         echo "== $name: $ok ok, $nok FAILED"
-        echo "$out" | sed 's/^/   /' | tail -n 40
+        grep '^not ok - ' <<<"$out" | sed 's/^/   /'  # every failure, whatever the output's length
+        echo "   (last lines of its output:)"
+        echo "$out" | sed 's/^/   /' | tail -n 30
     else
         echo "== $name: $ok ok"
     fi

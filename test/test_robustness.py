@@ -108,6 +108,12 @@ def final_files(run_dir):
     return (os.path.join(run_dir, f"model_{STEPS:08d}.bin"), os.path.join(run_dir, f"state_{STEPS:08d}.bin"))
 
 
+def run_complete(run_dir):
+    # the state file is written last: a run killed between the final model
+    # file and its state file has not finished (the next resume redoes it)
+    return os.path.exists(final_files(run_dir)[1])
+
+
 def same_as_reference(name, run_dir, ref_dir):
     m, s = final_files(run_dir)
     rm, rs = final_files(ref_dir)
@@ -162,7 +168,7 @@ def body(tmp, rng):
     # ---- SIGTERM at random moments, resume=latest each time
     d = os.path.join(tmp, "sigterm")
     stops, early, attempts, bad = 0, 0, 0, []
-    while attempts < 60 and not os.path.exists(final_files(d)[0]):
+    while attempts < 60 and not run_complete(d):
         attempts += 1
         p = subprocess.Popen(args(d, "output.resume=latest"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(rng.uniform(0.0, run_s / 3))
@@ -187,7 +193,7 @@ def body(tmp, rng):
     # ---- SIGKILL (a crash) at random moments and in the middle of checkpoint writes
     d = os.path.join(tmp, "sigkill")
     kills, mid_write, attempts = 0, 0, 0
-    while attempts < 80 and not os.path.exists(final_files(d)[0]):
+    while attempts < 80 and not run_complete(d):
         attempts += 1
         p = subprocess.Popen(args(d, "output.resume=latest"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         if attempts % 2:
