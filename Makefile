@@ -2,16 +2,25 @@
 CC ?= gcc
 CFLAGS ?= -O3 -march=native
 CFLAGS += -std=c11 -Wall -Wextra -Wno-unused-parameter -fopenmp -D_GNU_SOURCE -I.
+# DEPS_ROOT: a folder of unpacked Debian packages (cJSON, OpenBLAS) for a
+# machine that lacks them (scripts/gpu_check.sh on the GPU machine).
+ifneq ($(DEPS_ROOT),)
+DEPS_LIB = $(DEPS_ROOT)/usr/lib/x86_64-linux-gnu
+DEPS_CFLAGS = -I$(DEPS_ROOT)/usr/include -I$(DEPS_ROOT)/usr/include/x86_64-linux-gnu/openblas-openmp
+DEPS_LDFLAGS = -L$(DEPS_LIB) -Wl,-rpath,$(DEPS_LIB)
+OPENBLAS_OPENMP = $(DEPS_LIB)/openblas-openmp
+CFLAGS += $(DEPS_CFLAGS)
+endif
 # OpenBLAS built on OpenMP (Debian's libopenblas0-openmp) shares the
 # trainer's OpenMP threads; the default pthread build would start its own
 # threads that compete with OpenMP's spinning ones (2x slower on 2 cores).
-OPENBLAS_OPENMP = /usr/lib/x86_64-linux-gnu/openblas-openmp
+OPENBLAS_OPENMP ?= /usr/lib/x86_64-linux-gnu/openblas-openmp
 ifneq ($(wildcard $(OPENBLAS_OPENMP)/libopenblas.so),)
 BLAS_LIBS = -L$(OPENBLAS_OPENMP) -Wl,-rpath,$(OPENBLAS_OPENMP) -lopenblas
 else
 BLAS_LIBS = -lopenblas
 endif
-LDLIBS = -lcjson $(BLAS_LIBS) -lm -fopenmp
+LDLIBS = $(DEPS_LDFLAGS) -lcjson $(BLAS_LIBS) -lm -fopenmp
 
 # With Open MPI installed the CPU trainer is built with mpicc and runs under
 # mpirun -np N (data parallel); without it, as a single process.
@@ -58,7 +67,7 @@ fuzz: $(FUZZ_BIN)
 
 $(BUILD)/fuzz/%: test/fuzz/%.c test/fuzz/fuzz_common.h $(CORE_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRC) comm/comm_local.c -lcjson $(BLAS_LIBS) -lm
+	clang $(FUZZ_CFLAGS) -o $@ $< $(filter-out model/engine_cpu.c,$(CORE_SRC)) comm/comm_local.c -lcjson $(BLAS_LIBS) -lm
 
 # The NCCL back end of the communication layer (for the GPU trainer):
 # compiled against CUDA, NCCL and MPI headers; the tests check it builds.
@@ -74,7 +83,7 @@ test: tests
 	test/run_tests.sh
 
 clean:
-	rm -rf $(BUILD) train_gpt2
+	rm -rf $(BUILD) train_gpt2 train_gpt2cu train_gpt2fp32cu
 
 # The GPU trainer (nvcc): train_gpt2cu (bf16) and train_gpt2fp32cu
 -include cuda.mk

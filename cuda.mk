@@ -1,6 +1,9 @@
 # CUDA builds (included by the Makefile). This machine type has nvcc but no
 # GPU: CI compiles everything here; scripts/gpu_check.sh runs it on a GPU.
+#   make train_gpt2cu      the GPU trainer, bf16 (fp32 master weights)
+#   make train_gpt2fp32cu  the same in fp32, for exact comparison with the CPU
 #   make gpu_checks        the kernel checks, bf16 and fp32 builds
+#   make gpu               all of them
 # GPU_ARCH picks the targets (the GPU check builds sm_90 only).
 NVCC ?= $(CUDA_HOME)/bin/nvcc
 GPU_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
@@ -12,7 +15,7 @@ NVCC_BLAS = -lopenblas
 endif
 # the CPU reference the checks compare with
 GPU_CHECK_DEPS = $(BUILD)/model/cpu_layers.o $(BUILD)/common/error.o
-GPU_CHECK_LIBS = $(GPU_CHECK_DEPS) -Xcompiler -fopenmp $(NVCC_BLAS) -lm
+GPU_CHECK_LIBS = $(GPU_CHECK_DEPS) -Xcompiler -fopenmp $(NVCC_BLAS) -lcublasLt -lm
 KERNEL_HEADERS = $(wildcard kernels/*.cuh) $(wildcard omgd/*.cuh) $(HEADERS)
 
 GPU_CHECK_SRC = $(wildcard test/gpu/check_*.cu)
@@ -29,3 +32,33 @@ $(BUILD)/gpu/%_fp32: test/gpu/%.cu $(KERNEL_HEADERS) $(GPU_CHECK_DEPS)
 $(BUILD)/gpu/%: test/gpu/%.cu $(KERNEL_HEADERS) $(GPU_CHECK_DEPS)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCC_FLAGS) -o $@ $< $(GPU_CHECK_LIBS)
+
+# The GPU trainer: train_gpt2.c's main() and the host code (config, data,
+# checkpoints, OMGD schedule and state store) built with the plain C
+# compiler (one GPU: no MPI; no -march=native, so a binary built here runs
+# on the GPU machine), linked with the CUDA engine train_gpt2.cu.
+HOST_CC ?= gcc
+HOST_CFLAGS = -O3 -std=c11 -Wall -Wextra -Wno-unused-parameter -fopenmp -D_GNU_SOURCE -I. $(DEPS_CFLAGS)
+GPU_HOST_SRC = train_gpt2.c $(filter-out model/engine_cpu.c,$(CORE_SRC)) comm/comm_local.c
+GPU_HOST_OBJ = $(patsubst %.c,$(BUILD)/gpu_host/%.o,$(GPU_HOST_SRC))
+NVCC_DEPS = $(if $(DEPS_LIB),-L$(DEPS_LIB) -Xlinker -rpath,$(DEPS_LIB))
+GPU_TRAINER_LIBS = $(GPU_HOST_OBJ) -lcublasLt $(NVCC_DEPS) -lcjson -Xcompiler -fopenmp $(NVCC_BLAS) -lm
+
+.PHONY: gpu
+gpu: train_gpt2cu train_gpt2fp32cu gpu_checks
+
+$(BUILD)/gpu_host/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(HOST_CC) $(HOST_CFLAGS) -c -o $@ $<
+
+$(BUILD)/gpu/train_gpt2.o: train_gpt2.cu $(KERNEL_HEADERS)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCC_FLAGS) -c -o $@ $<
+$(BUILD)/gpu/train_gpt2_fp32.o: train_gpt2.cu $(KERNEL_HEADERS)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCC_FLAGS) -DENABLE_FP32 -c -o $@ $<
+
+train_gpt2cu: $(BUILD)/gpu/train_gpt2.o $(GPU_HOST_OBJ)
+	$(NVCC) $(NVCC_FLAGS) -o $@ $< $(GPU_TRAINER_LIBS)
+train_gpt2fp32cu: $(BUILD)/gpu/train_gpt2_fp32.o $(GPU_HOST_OBJ)
+	$(NVCC) $(NVCC_FLAGS) -o $@ $< $(GPU_TRAINER_LIBS)

@@ -15,7 +15,6 @@
 // state; every rank writes its shard of the optimizer state.
 #include <errno.h>
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,9 +31,9 @@
 #include "common/rng.h"
 #include "common/run_log.h"
 #include "common/signals.h"
-#include "common/sysmem.h"
 #include "data/dataloader.h"
 #include "data/tokenizer.h"
+#include "model/engine.h"
 #include "model/gpt2.h"
 #include "model/model_file.h"
 #include "omgd/adamw.h"
@@ -90,13 +89,13 @@ static double mib(size_t bytes) { return bytes / (1024.0 * 1024.0); }
 // Mean loss over val_steps sequential batches from the start of the split.
 // Mean loss over the first `steps` windows of the validation data; rank r
 // of N evaluates windows r, r + N, ... (its loader's share).
-static float validation_loss(GPT2 *model, DataLoader *val, int steps, int *inputs, int *targets,
+static float validation_loss(Engine *engine, DataLoader *val, int steps, int *inputs, int *targets,
                              int B, int T, Comm *comm) {
     dataloader_reset(val);
     double sum = 0.0;
     for (int i = comm->rank; i < steps; i += comm->size) {
         dataloader_next_batch(val, inputs, targets);
-        sum += gpt2_forward(model, inputs, targets, B, T);
+        sum += engine_forward(engine, inputs, targets, B, T);
     }
     comm_allreduce_sum_host(comm, &sum, 1);
     return (float)(sum / steps);
@@ -104,10 +103,10 @@ static float validation_loss(GPT2 *model, DataLoader *val, int steps, int *input
 
 // Samples n tokens after an end-of-text token; the RNG is seeded from the
 // step so that samples do not disturb (or depend on) the training state.
-static void generate_sample(GPT2 *model, const Tokenizer *tok, const Config *cfg, int step,
+static void generate_sample(Engine *engine, int V, const Tokenizer *tok, const Config *cfg, int step,
                             RunLog *log) {
     int n = cfg->train.sample_tokens, ctx = cfg->train.seq_len;
-    int V = model->config.vocab_size, Vp = model->config.padded_vocab_size;
+    float *probs = xmalloc((size_t)V * sizeof(float), "sample probabilities");
     int *tokens = xmalloc((size_t)(n + 1) * sizeof(int), "sample tokens");
     size_t cap = (size_t)n * 64 + 1, len = 0;
     char *text = xcalloc(cap, 1, "sample text");
@@ -116,8 +115,7 @@ static void generate_sample(GPT2 *model, const Tokenizer *tok, const Config *cfg
     tokens[0] = tok->eot_token;
     for (int i = 1; i <= n; i++) {
         int start = i > ctx ? i - ctx : 0, len_ctx = i - start;
-        gpt2_forward(model, tokens + start, NULL, 1, len_ctx);
-        const float *probs = model->acts.probs + (size_t)(len_ctx - 1) * Vp;
+        engine_next_token_probs(engine, tokens + start, len_ctx, probs);
         float coin = rng_uniform(&rng), cdf = 0.0f;
         int next = V - 1;
         for (int v = 0; v < V; v++) {
@@ -137,14 +135,16 @@ static void generate_sample(GPT2 *model, const Tokenizer *tok, const Config *cfg
     free(escaped);
     free(text);
     free(tokens);
+    free(probs);
 }
 
 // Collective. Ranks > 0 write their optimizer-state shards first; rank 0
 // then writes the model file and, last, its state file, which records the
 // digests of the model file and of every shard: only then is the
 // checkpoint complete.
-static void save_checkpoint(const GPT2 *model, const Omgd *omgd, const DataLoader *loader,
+static void save_checkpoint(Engine *engine, const GPT2 *model, const Omgd *omgd, const DataLoader *loader,
                             const Config *cfg, int step, RunLog *log, Comm *comm) {
+    engine_sync_host(engine);
     char path[4096], state_path[4096];
     checkpoint_state_path(state_path, sizeof state_path, cfg->output.dir, step);
     FileDigest mine = {0, 0, 0}, *shards = xcalloc((size_t)comm->size, sizeof(FileDigest), "shard digests");
@@ -204,8 +204,8 @@ static OmgdSettings omgd_settings(const Config *cfg) {
 }
 
 // One line: what parameters, gradients and optimizer state take now.
-static void print_memory(const Omgd *o, const GPT2 *model, const char *when) {
-    OmgdMemory mem = omgd_memory(o, model);
+static void print_memory(const Omgd *o, const Engine *engine, const char *when) {
+    OmgdMemory mem = engine_memory(engine);
     char active[4096];
     omgd_active_json(o, active, sizeof active);
     printf("memory %s: params %.1f MiB | grads %.1f MiB | optimizer state %.1f MiB working + %.1f MiB parked | active %s\n",
@@ -376,14 +376,12 @@ int main(int argc, char **argv) {
     }
     int first_step = start >= 0 ? (int)start : 0;
 
-    // ---- what the run holds in memory
-    size_t pbytes = n * sizeof(float);
-    size_t abytes = gpt2_activation_bytes(&shape, B, T);
+    // ---- what the run holds in memory, and the engine that trains it
     printf("model: depth %d, channels %d, heads %d, context %d, vocab %d (padded %d): %zu parameters\n",
            shape.num_layers, shape.channels, shape.num_heads, shape.max_seq_len, shape.vocab_size,
            shape.padded_vocab_size, n);
-    printf("batch: %d x %d tokens, %d micro-batches per step = %lld tokens per step; %d threads\n",
-           B, T, accum, tokens_per_step, omp_get_max_threads());
+    printf("batch: %d x %d tokens, %d micro-batches per step = %lld tokens per step\n",
+           B, T, accum, tokens_per_step);
     if (comm.size > 1)
         printf("data parallel: %d ranks (%s), %d micro-batches each per step; each rank holds 1/%d of the optimizer state\n",
                comm.size, comm_backend(), accum_local, comm.size);
@@ -395,18 +393,9 @@ int main(int argc, char **argv) {
         printf(" (active_layers %d of %d, switch_interval %s, warmup %d steps, pool_reset %s, state %s, grad scale %s)",
                cfg.omgd.active_layers, omgd.settings.mask.num_units, cfg.omgd.switch_interval ? "steps" : "epoch",
                cfg.omgd.warmup_steps, cfg.omgd.pool_reset, cfg.omgd.state, cfg.omgd.grad_scale > 0 ? "fixed" : "auto");
-    printf("\nmemory at start: params %.1f MiB, activations %.1f MiB; full AdamW would hold grads %.1f MiB + moments %.1f MiB\n",
-           mib(pbytes), mib(abytes), mib(pbytes), mib(2 * pbytes));
-
-    size_t need = 4 * pbytes + abytes, avail = sysmem_available_bytes();
-    if (avail > 0 && need > avail) {
-        size_t per_row = gpt2_activation_bytes(&shape, 1, T);
-        long long fit = per_row ? (long long)((avail > 4 * pbytes ? avail - 4 * pbytes : 0) / per_row) : 0;
-        fail("%s: this run needs about %.2f GiB (weights, gradients and AdamW moments %.2f GiB, activations %.2f GiB) but "
-             "%.2f GiB of memory is available; train.batch_size %lld or less would fit%s",
-             cfg.source, need / 1073741824.0, 4 * pbytes / 1073741824.0, abytes / 1073741824.0, avail / 1073741824.0,
-             fit, fit == 0 ? " (none: the model alone is too large)" : "");
-    }
+    printf("\n");
+    Engine *engine = engine_create(&model, &omgd, B, T, &cfg);
+    printf("engine: %s\n", engine_describe(engine));
 
     RunLog log;
     memset(&log, 0, sizeof log);
@@ -436,7 +425,7 @@ int main(int argc, char **argv) {
         int sig = signals_stop_requested();
         if (comm.size > 1) sig = comm_allreduce_max_int_host(&comm, sig);  // all ranks stop at the same step
         if (sig && !last) {
-            if (step != last_saved) save_checkpoint(&model, &omgd, &train_loader, &cfg, step, &log, &comm);
+            if (step != last_saved) save_checkpoint(engine, &model, &omgd, &train_loader, &cfg, step, &log, &comm);
             run_log_write(&log, "\"type\":\"event\",\"event\":\"stopped\",\"step\":%d,\"signal\":\"%s\"", step,
                           signals_name(sig));
             run_log_close(&log);
@@ -450,34 +439,34 @@ int main(int argc, char **argv) {
             _Exit(3);
         }
         if (val_steps > 0 && (last || step % cfg.train.val_every == 0)) {
-            float vl = validation_loss(&model, &val_loader, val_steps, inputs, targets, B, T, &comm);
+            float vl = validation_loss(engine, &val_loader, val_steps, inputs, targets, B, T, &comm);
             char vl_s[32];
             json_number(vl_s, sizeof vl_s, vl);
             printf("step %d | val loss %.4f\n", step, vl);
             run_log_write(&log, "\"type\":\"val\",\"step\":%d,\"val_loss\":%s", step, vl_s);
         }
         if (have_tokenizer && (last || step % cfg.train.sample_every == 0))
-            generate_sample(&model, &tokenizer, &cfg, step, &log);
+            generate_sample(engine, shape.vocab_size, &tokenizer, &cfg, step, &log);
         int ckpt_due = last || (cfg.output.checkpoint_every > 0 && step % cfg.output.checkpoint_every == 0);
         if (ckpt_due && step != last_saved) {
-            save_checkpoint(&model, &omgd, &train_loader, &cfg, step, &log, &comm);
+            save_checkpoint(engine, &model, &omgd, &train_loader, &cfg, step, &log, &comm);
             last_saved = step;
         }
         if (last) break;
 
         double t0 = now_ms();
-        int new_period = omgd_begin_step(&omgd, &model, step, dataloader_epoch(&train_loader));
+        int new_period = engine_begin_step(engine, step, dataloader_epoch(&train_loader));
         if (new_period || step == first_step) {
             char when[64];
             snprintf(when, sizeof when, "at step %d%s", step, new_period ? " (new period)" : "");
-            print_memory(&omgd, &model, when);
+            print_memory(&omgd, engine, when);
         }
-        gpt2_zero_grad(&model);
+        engine_zero_grad(engine);
         double loss_sum = 0.0;
         for (int micro = 0; micro < accum_local; micro++) {
             dataloader_next_batch(&train_loader, inputs, targets);
-            loss_sum += gpt2_forward(&model, inputs, targets, B, T);
-            gpt2_backward(&model, 1.0f / (float)accum);
+            loss_sum += engine_forward(engine, inputs, targets, B, T);
+            engine_backward(engine, 1.0f / (float)accum);
         }
         comm_allreduce_sum_host(&comm, &loss_sum, 1);
         float loss = (float)(loss_sum / accum);
@@ -485,10 +474,10 @@ int main(int argc, char **argv) {
                                cfg.optimizer.warmup_steps, steps, step);
         AdamWHyper hp = {(float)lr, (float)cfg.optimizer.beta1, (float)cfg.optimizer.beta2,
                          (float)cfg.optimizer.eps, (float)cfg.optimizer.weight_decay};
-        float norm = omgd_reduce_gradients(&omgd, &model);  // sums the active slice over the ranks
+        float norm = engine_reduce_gradients(engine);  // sums the active slice over the ranks
         if (step == fault_nan_step) norm = NAN;
         GuardVerdict verdict = loss_guard_check(&guard, &cfg.train, loss, norm);
-        if (verdict.action == GUARD_APPLY) omgd_apply_update(&omgd, &model, &hp, (float)cfg.optimizer.grad_clip, norm);
+        if (verdict.action == GUARD_APPLY) engine_apply_update(engine, &hp, (float)cfg.optimizer.grad_clip, norm, step);
         double ms = now_ms() - t0;
         if (step > first_step) { total_ms += ms; timed_steps++; }  // the first step warms caches
         double avg = timed_steps ? total_ms / timed_steps : ms;
@@ -499,14 +488,17 @@ int main(int argc, char **argv) {
         fflush(stdout);
         char active[4096];
         omgd_active_json(&omgd, active, sizeof active);
-        OmgdMemory mem = omgd_memory(&omgd, &model);
+        OmgdMemory mem = engine_memory(engine);
         char loss_s[32], norm_s[32];
         json_number(loss_s, sizeof loss_s, loss);
         json_number(norm_s, sizeof norm_s, norm);
+        char peak[64] = "";  // the device's peak memory (GPU engine only)
+        size_t peak_bytes = engine_peak_device_bytes(engine);
+        if (peak_bytes) snprintf(peak, sizeof peak, ",\"bytes_device_peak\":%zu", peak_bytes);
         run_log_write(&log, "\"type\":\"train\",\"step\":%d,\"loss\":%s,\"lr\":%.9g,\"grad_norm\":%s,\"ms\":%.3f,\"tokens_per_s\":%.1f,"
-                      "\"active_layers\":%s,\"bytes_params\":%zu,\"bytes_grads\":%zu,\"bytes_state_working\":%zu,\"bytes_state_parked\":%zu%s",
+                      "\"active_layers\":%s,\"bytes_params\":%zu,\"bytes_grads\":%zu,\"bytes_state_working\":%zu,\"bytes_state_parked\":%zu%s%s",
                       step, loss_s, lr, norm_s, ms, tps, active, mem.params, mem.grads, mem.state_working, mem.state_parked,
-                      verdict.action == GUARD_APPLY ? "" : ",\"skipped\":true");
+                      peak, verdict.action == GUARD_APPLY ? "" : ",\"skipped\":true");
         if (verdict.nonfinite || verdict.spike) {
             const char *what = verdict.nonfinite ? "nonfinite" : "loss_spike";
             const char *action = verdict.action == GUARD_APPLY ? "applied" : verdict.action == GUARD_SKIP ? "skipped" : "stopped";
@@ -517,7 +509,7 @@ int main(int argc, char **argv) {
         }
         if (verdict.action == GUARD_STOP) {
             // the update was not applied: the weights are the last good state
-            if (step != last_saved) save_checkpoint(&model, &omgd, &train_loader, &cfg, step, &log, &comm);
+            if (step != last_saved) save_checkpoint(engine, &model, &omgd, &train_loader, &cfg, step, &log, &comm);
             run_log_close(&log);
             if (!root) comm_barrier(&comm);  // rank 0 reports and ends the job
             fail("step %d: non-finite loss or gradient norm (%s%d in a row); stopped with the last good state in checkpoint %s/model_%08ld.bin",
@@ -532,6 +524,7 @@ int main(int argc, char **argv) {
 
     free(inputs);
     free(targets);
+    engine_free(engine);
     omgd_free(&omgd);
     gpt2_free(&model);
     dataloader_free(&train_loader);

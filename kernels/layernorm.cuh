@@ -51,17 +51,33 @@ __global__ void layernorm_backward_input_kernel(floatX *dinp, const floatX *dout
     }
 }
 
-// Weight and bias gradients: one thread per channel sums the rows in order
-// (deterministic; consecutive threads read consecutive channels).
-__global__ void layernorm_backward_params_kernel(float *dweight, float *dbias, const floatX *dout, const floatX *inp,
-                                                 const float *mean, const float *rstd, int N, int C) {
+// Weight and bias gradients in two passes with a fixed order (the same bits
+// every run): each (channel, chunk of rows) thread sums its rows into
+// partial[2][chunk][C], then one thread per channel sums the chunks.
+#define LN_CHUNKS 64
+__global__ void layernorm_backward_params_partial_kernel(float *partial, const floatX *dout, const floatX *inp,
+                                                         const float *mean, const float *rstd, int N, int C,
+                                                         int rows_per_chunk) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= C) return;
+    int r0 = blockIdx.y * rows_per_chunk, r1 = min(N, r0 + rows_per_chunk);
     float gw = 0.0f, gb = 0.0f;
-    for (int r = 0; r < N; r++) {
+    for (int r = r0; r < r1; r++) {
         float d = to_float(dout[(long long)r * C + i]);
         gw += d * (to_float(inp[(long long)r * C + i]) - mean[r]) * rstd[r];
         gb += d;
+    }
+    partial[(long long)blockIdx.y * C + i] = gw;
+    partial[((long long)gridDim.y + blockIdx.y) * C + i] = gb;
+}
+__global__ void layernorm_backward_params_finish_kernel(float *dweight, float *dbias, const float *partial, int chunks,
+                                                        int C) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= C) return;
+    float gw = 0.0f, gb = 0.0f;
+    for (int c = 0; c < chunks; c++) {
+        gw += partial[(long long)c * C + i];
+        gb += partial[((long long)chunks + c) * C + i];
     }
     if (dweight) dweight[i] += gw;
     if (dbias) dbias[i] += gb;
@@ -73,13 +89,19 @@ static inline void layernorm_forward_gpu(floatX *out, float *mean, float *rstd, 
     CUDA_CHECK_LAUNCH();
 }
 // dweight/dbias NULL: a frozen LayerNorm (no parameter-gradient work).
+// scratch: layernorm_scratch_floats(C) floats.
+static inline size_t layernorm_scratch_floats(int C) { return 2 * (size_t)LN_CHUNKS * (size_t)C; }
 static inline void layernorm_backward_gpu(floatX *dinp, float *dweight, float *dbias, const floatX *dout,
                                           const floatX *inp, const floatX *weight, const float *mean, const float *rstd,
-                                          int N, int C, cudaStream_t s) {
+                                          float *scratch, int N, int C, cudaStream_t s) {
     layernorm_backward_input_kernel<<<ceil_div(N, 8), 256, 0, s>>>(dinp, dout, inp, weight, mean, rstd, N, C);
     CUDA_CHECK_LAUNCH();
     if (!dweight && !dbias) return;
-    layernorm_backward_params_kernel<<<ceil_div(C, 128), 128, 0, s>>>(dweight, dbias, dout, inp, mean, rstd, N, C);
+    int chunks = N < LN_CHUNKS ? N : LN_CHUNKS, rows = ceil_div(N, chunks);
+    dim3 grid(ceil_div(C, 128), chunks);
+    layernorm_backward_params_partial_kernel<<<grid, 128, 0, s>>>(scratch, dout, inp, mean, rstd, N, C, rows);
+    CUDA_CHECK_LAUNCH();
+    layernorm_backward_params_finish_kernel<<<ceil_div(C, 128), 128, 0, s>>>(dweight, dbias, scratch, chunks, C);
     CUDA_CHECK_LAUNCH();
 }
 #endif

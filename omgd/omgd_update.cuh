@@ -14,6 +14,7 @@ typedef struct {
     long long param_offset;  // first element in the parameter / master buffers
     long long grad_offset;   // first element in the gradient buffer
     long long state_offset;  // first element in the moment buffers
+    long long master_offset; // first element in the fp32 master weights
     float bc1, bc2;          // 1 - beta^step for this tensor's own step count
     float wd;                // weight decay (0 for biases and LayerNorms)
     float grad_scale;        // clip, times the pool scale for mask units
@@ -58,11 +59,11 @@ __global__ void omgd_adamw_kernel(float *master, floatX *params, const float *gr
     *mp = mi;
     *vp = vi;
     float mhat = mi / s.bc1, vhat = vi / s.bc2;
-    float *w = master + s.param_offset + j;
+    float *w = master + s.master_offset + j;
     float wn = *w - lr * (mhat / (sqrtf(vhat) + eps) + s.wd * *w);
     *w = wn;
 #ifdef ENABLE_FP32
-    if (params != (floatX *)master) params[s.param_offset + j] = wn;
+    if (params + s.param_offset != (floatX *)(master + s.master_offset)) params[s.param_offset + j] = wn;
 #else
     params[s.param_offset + j] = bf16_stochastic(wn, hash_u32(seed ^ (unsigned long long)(s.param_offset + j)));
 #endif

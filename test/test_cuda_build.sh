@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
-# The CUDA code compiles (bf16 and fp32 builds, sm_80 and sm_90) and, on a
-# machine without a GPU, the checks refuse to run with one clear line.
-# What the kernels compute is checked on a GPU by scripts/gpu_check.sh.
+# The CUDA code compiles: the GPU trainer (bf16 and fp32 builds) and the
+# kernel checks, for sm_80 and sm_90, without warnings. On a machine
+# without a GPU the checks and the trainer refuse to run with one clear
+# line. What the kernels and the trainer compute is checked on a GPU by
+# scripts/gpu_check.sh (against the CPU code and the CPU trainer).
 . "$(dirname "$0")/lib.sh"
 NVCC="${CUDA_HOME:-/usr/local/cuda}/bin/nvcc"
 if [ ! -x "$NVCC" ]; then
     not_ok "nvcc available" "no $NVCC (install the CUDA toolkit or set CUDA_HOME)"
     finish
 fi
-if make -s gpu_checks >"$SCRATCH/build.log" 2>&1; then
-    ok "CUDA kernels and their checks compile (bf16 and fp32, sm_80 + sm_90)"
+if make -s gpu >"$SCRATCH/build.log" 2>&1; then
+    ok "GPU trainer (train_gpt2cu, train_gpt2fp32cu) and kernel checks compile (sm_80 + sm_90)"
 else
-    not_ok "CUDA kernels and their checks compile" "$(grep -m3 -E 'error' "$SCRATCH/build.log")"
+    not_ok "GPU trainer and kernel checks compile" "$(grep -m3 -E 'error' "$SCRATCH/build.log")"
 fi
 check "the NVCC build has no warnings" "$(grep -m3 -i warning "$SCRATCH/build.log")" \
     bash -c '! grep -qi warning "$1"' _ "$SCRATCH/build.log"
+for bin in train_gpt2cu train_gpt2fp32cu; do
+    check "$bin links the CUDA engine (cuBLASLt)" "$(ldd "$bin" 2>&1 | head -3)" \
+        bash -c 'ldd "$1" | grep -q libcublasLt' _ "$bin"
+done
 if ! nvidia-smi -L >/dev/null 2>&1; then
     for bin in build/gpu/check_*; do
         [ -x "$bin" ] || continue
@@ -22,5 +28,10 @@ if ! nvidia-smi -L >/dev/null 2>&1; then
         check "$(basename "$bin") without a GPU: exit 2 and one line" "exit $rc: $err" \
             bash -c '[ '$rc' -eq 2 ] && [ "$(wc -l <<<"$1")" -eq 1 ] && grep -q "^error: no CUDA device" <<<"$1"' _ "$err"
     done
+    if [ -e data/brown/brown_val_000000.bin ]; then
+        err="$(./train_gpt2cu --config configs/default.json --set output.dir="$SCRATCH/run" 2>&1 >/dev/null)"; rc=$?
+        check "train_gpt2cu without a GPU: exit 1 and one line, before writing a checkpoint" "exit $rc: $err" \
+            bash -c '[ '$rc' -eq 1 ] && [ "$(wc -l <<<"$1")" -eq 1 ] && grep -q "^error: no CUDA device found" <<<"$1" && ! ls "$2"/model_*.bin >/dev/null 2>&1' _ "$err" "$SCRATCH/run"
+    fi
 fi
 finish

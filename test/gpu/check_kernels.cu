@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "test/gpu/check_common.cuh"
 #include "kernels/classifier.cuh"
 #include "kernels/encoder.cuh"
 #include "kernels/gelu.cuh"
@@ -22,66 +23,6 @@
 extern "C" {
 #include "model/cpu_layers.h"
 #include "omgd/adamw.h"
-}
-
-#ifdef ENABLE_FP32
-static const double TOL = 1e-5;
-#else
-static const double TOL = 2e-2;
-#endif
-static int failures = 0;
-
-static float *rand_floats(size_t n, float scale, unsigned *seed) {
-    float *x = (float *)xmalloc(n * sizeof(float), "test data");
-    for (size_t i = 0; i < n; i++) {
-        *seed = *seed * 1664525u + 1013904223u;
-        x[i] = scale * (((*seed >> 8) / 16777216.0f) * 2.0f - 1.0f);
-    }
-    return x;
-}
-// Rounds host values to what floatX can hold (identity in the fp32 build).
-static void round_to_floatX(float *x, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] = (float)(floatX)x[i];
-}
-static floatX *to_device(const float *x, size_t n) {
-    floatX *h = (floatX *)xmalloc(n * sizeof(floatX), "test data"), *d;
-    for (size_t i = 0; i < n; i++) h[i] = (floatX)x[i];
-    CUDA_CHECK(cudaMalloc(&d, n * sizeof(floatX)));
-    CUDA_CHECK(cudaMemcpy(d, h, n * sizeof(floatX), cudaMemcpyHostToDevice));
-    free(h);
-    return d;
-}
-static float *to_device_f32(const float *x, size_t n) {
-    float *d;
-    CUDA_CHECK(cudaMalloc(&d, n * sizeof(float)));
-    CUDA_CHECK(cudaMemcpy(d, x, n * sizeof(float), cudaMemcpyHostToDevice));
-    return d;
-}
-static float *from_device(const floatX *d, size_t n) {
-    floatX *h = (floatX *)xmalloc(n * sizeof(floatX), "test data");
-    float *x = (float *)xmalloc(n * sizeof(float), "test data");
-    CUDA_CHECK(cudaMemcpy(h, d, n * sizeof(floatX), cudaMemcpyDeviceToHost));
-    for (size_t i = 0; i < n; i++) x[i] = (float)h[i];
-    free(h);
-    return x;
-}
-static float *from_device_f32(const float *d, size_t n) {
-    float *x = (float *)xmalloc(n * sizeof(float), "test data");
-    CUDA_CHECK(cudaMemcpy(x, d, n * sizeof(float), cudaMemcpyDeviceToHost));
-    return x;
-}
-static void compare(const char *name, const float *got, const float *want, size_t n, double tol) {
-    double err = 0.0, mag = 1e-30;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)got[i] - want[i]);
-        if (!(e <= err)) err = e;  // NaN counts as the largest error
-        if (fabs(want[i]) > mag) mag = fabs(want[i]);
-    }
-    double rel = err / mag;
-    int ok = rel <= tol;
-    failures += !ok;
-    printf("%-34s %-5s max err %.3e  max |ref| %.3e  rel %.2e  tol %.0e  %s\n", name, PRECISION_NAME, err, mag, rel, tol,
-           ok ? "PASS" : "FAIL");
 }
 
 static void check_encoder(unsigned *seed) {
@@ -115,7 +56,7 @@ static void check_encoder(unsigned *seed) {
 }
 
 static void check_layernorm(unsigned *seed) {
-    const int N = 37, C = 72;
+    const int N = 301, C = 72;  // N > LN_CHUNKS, not a multiple of it
     float *x = rand_floats((size_t)N * C, 2.0f, seed), *w = rand_floats(C, 1.0f, seed), *b = rand_floats(C, 1.0f, seed);
     round_to_floatX(x, (size_t)N * C);
     round_to_floatX(w, C);
@@ -139,7 +80,9 @@ static void check_layernorm(unsigned *seed) {
     float *d_dw = to_device_f32(dw, C), *d_db = to_device_f32(db, C);
     // the GPU uses its own mean/rstd (as in training); the CPU its own
     layernorm_backward(dinp, dw, db, dout, x, w, mean, rstd, N, C);
-    layernorm_backward_gpu(d_dinp, d_dw, d_db, d_dout, d_x, d_w, d_mean, d_rstd, N, C, 0);
+    float *d_scratch;
+    CUDA_CHECK(cudaMalloc(&d_scratch, layernorm_scratch_floats(C) * sizeof(float)));
+    layernorm_backward_gpu(d_dinp, d_dw, d_db, d_dout, d_x, d_w, d_mean, d_rstd, d_scratch, N, C, 0);
     compare("layernorm backward dinp (+=)", from_device(d_dinp, (size_t)N * C), dinp, (size_t)N * C, TOL);
     compare("layernorm backward dweight (+=)", from_device_f32(d_dw, C), dw, C, 1e-5);
     compare("layernorm backward dbias (+=)", from_device_f32(d_db, C), db, C, 1e-5);
@@ -223,7 +166,7 @@ static void check_omgd_adamw(unsigned *seed) {
     for (int s = 0; s < 3; s++) {
         AdamWScalars k = adamw_scalars(&h, t[s].step, t[s].decay, t[s].scale);
         for (long long j = t[s].off; j < t[s].off + t[s].count; j++) adamw_element(&w_ref[j], g[j], &m_ref[j], &v_ref[j], &k);
-        seg[s] = (OmgdSegment){total, t[s].count, t[s].off, t[s].off, t[s].off, k.bc1, k.bc2, k.wd, k.grad_scale};
+        seg[s] = (OmgdSegment){total, t[s].count, t[s].off, t[s].off, t[s].off, t[s].off, k.bc1, k.bc2, k.wd, k.grad_scale};
         total += t[s].count;
     }
     float *d_master = to_device_f32(w, n_all), *d_g = to_device_f32(g, n_all), *d_m = to_device_f32(m, n_all),
@@ -250,14 +193,7 @@ static void check_omgd_adamw(unsigned *seed) {
 }
 
 int main(void) {
-    int devices = 0;
-    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-        fprintf(stderr, "error: no CUDA device found (check_kernels compares the GPU kernels with the CPU code and needs a GPU)\n");
-        return 2;
-    }
-    cudaDeviceProp prop;
-    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
-    printf("device: %s, build %s\n", prop.name, PRECISION_NAME);
+    require_device("check_kernels compares the GPU kernels with the CPU code and");
     unsigned seed = 42;
     check_encoder(&seed);
     check_layernorm(&seed);

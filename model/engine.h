@@ -1,0 +1,52 @@
+// What the trainer's main() (train_gpt2.c) asks of the hardware it trains
+// on. Two implementations, chosen at link time:
+//   model/engine_cpu.c  the CPU trainer: fp32, OpenMP + BLAS (the reference)
+//   train_gpt2.cu       the GPU trainer: CUDA kernels, cuBLASLt, bf16 or fp32
+// The host GPT2 (parameter table, fp32 weights) and Omgd (mask schedule,
+// optimizer state store) are the checkpointed truth; an engine may keep
+// working copies elsewhere (the GPU's memory) and writes them back in
+// engine_sync_host before anything reads the host copies.
+#ifndef MODEL_ENGINE_H
+#define MODEL_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/config.h"
+#include "model/gpt2.h"
+#include "omgd/adamw.h"
+#include "omgd/omgd.h"
+
+typedef struct Engine Engine;
+
+// Takes the loaded or initialised weights and optimizer state; B x T is the
+// training micro-batch (the largest batch it will see). Prints what the
+// run will hold in memory and fails with one line if it cannot fit.
+Engine *engine_create(GPT2 *model, Omgd *omgd, int B, int T, const Config *cfg);
+void engine_free(Engine *e);
+// One line: the hardware and precision ("CPU fp32, 2 threads").
+const char *engine_describe(const Engine *e);
+// omgd_begin_step, plus moving state between host and device on a new
+// period. Returns 1 on a new period.
+int engine_begin_step(Engine *e, int64_t step, int64_t epoch);
+void engine_zero_grad(Engine *e);
+// Mean loss over the B*T positions (-1 without targets); B x T at most the
+// training batch's tokens, T at most the context.
+float engine_forward(Engine *e, const int *inputs, const int *targets, int B, int T);
+// Accumulates the gradient of loss_scale * the last forward's mean loss.
+void engine_backward(Engine *e, float loss_scale);
+// omgd_reduce_gradients: the norm of the (summed) active-slice gradient.
+float engine_reduce_gradients(Engine *e);
+// omgd_apply_update; step seeds the stochastic rounding of bf16 weights.
+void engine_apply_update(Engine *e, const AdamWHyper *h, float grad_clip, float norm, int step);
+// Makes the host model and optimizer state current (before checkpoints).
+void engine_sync_host(Engine *e);
+// Probabilities of the token after tokens[0..len) over the vocabulary
+// (vocab_size floats), for sampling.
+void engine_next_token_probs(Engine *e, const int *tokens, int len, float *probs);
+// Bytes held where the engine trains (the device, for the GPU).
+OmgdMemory engine_memory(const Engine *e);
+// The device's peak memory in use so far, 0 on the CPU.
+size_t engine_peak_device_bytes(const Engine *e);
+
+#endif

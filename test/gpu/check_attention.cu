@@ -1,0 +1,107 @@
+// The flash-style attention kernels and the cuBLASLt matmuls against the CPU
+// reference (model/cpu_layers.c), on shapes that cross tile boundaries
+// unevenly, for every compiled head size. Needs a GPU; run by
+// scripts/gpu_check.sh. Tolerances as in test/gpu/check_common.cuh.
+#include "test/gpu/check_common.cuh"
+#include "kernels/attention.cuh"
+#include "kernels/matmul.cuh"
+extern "C" {
+#include "model/cpu_layers.h"
+}
+
+static void check_attention(int B, int T, int NH, int hs, unsigned *seed) {
+    int C = NH * hs;
+    size_t nqkv = (size_t)B * T * 3 * C, nout = (size_t)B * T * C;
+    float *qkv = rand_floats(nqkv, 1.5f, seed), *dout = rand_floats(nout, 1.0f, seed);
+    round_to_floatX(qkv, nqkv);
+    round_to_floatX(dout, nout);
+    float *out = (float *)xmalloc(nout * sizeof(float), "ref");
+    float *att = (float *)xmalloc((size_t)B * NH * T * T * sizeof(float), "ref");
+    float *dqkv = (float *)xcalloc(nqkv, sizeof(float), "ref");
+    float *datt_row = (float *)xmalloc((size_t)B * NH * T * sizeof(float), "ref");
+    attention_forward(out, att, qkv, B, T, C, NH);
+    attention_backward(dqkv, datt_row, dout, qkv, att, B, T, C, NH);
+
+    floatX *d_qkv = to_device(qkv, nqkv), *d_dout = to_device(dout, nout), *d_out, *d_dqkv;
+    float *d_lse, *d_D;
+    CUDA_CHECK(cudaMalloc(&d_out, nout * sizeof(floatX)));
+    CUDA_CHECK(cudaMalloc(&d_dqkv, nqkv * sizeof(floatX)));
+    CUDA_CHECK(cudaMemset(d_dqkv, 0xff, nqkv * sizeof(floatX)));  // NaNs: every element must be written
+    CUDA_CHECK(cudaMalloc(&d_lse, (size_t)B * NH * T * sizeof(float)));
+    CUDA_CHECK(cudaMalloc(&d_D, (size_t)B * NH * T * sizeof(float)));
+    attention_forward_gpu(d_out, d_lse, d_qkv, B, T, C, NH, 0);
+    attention_backward_gpu(d_dqkv, d_D, d_dout, d_qkv, d_out, d_lse, B, T, C, NH, 0);
+    char name[64];
+    snprintf(name, sizeof name, "attention fwd B%d T%d NH%d hs%d", B, T, NH, hs);
+    compare(name, from_device(d_out, nout), out, nout, TOL);
+    snprintf(name, sizeof name, "attention bwd dqkv T%d hs%d", T, hs);
+    compare(name, from_device(d_dqkv, nqkv), dqkv, nqkv, TOL);
+    CUDA_CHECK(cudaFree(d_qkv));
+    CUDA_CHECK(cudaFree(d_dout));
+    CUDA_CHECK(cudaFree(d_out));
+    CUDA_CHECK(cudaFree(d_dqkv));
+    CUDA_CHECK(cudaFree(d_lse));
+    CUDA_CHECK(cudaFree(d_D));
+    free(qkv); free(dout); free(out); free(att); free(dqkv); free(datt_row);
+}
+
+static void check_matmul(MatmulContext *mc, int N, int IC, int OC, unsigned *seed) {
+    float *inp = rand_floats((size_t)N * IC, 1.0f, seed), *w = rand_floats((size_t)OC * IC, 0.2f, seed);
+    float *bias = rand_floats(OC, 0.5f, seed), *dout = rand_floats((size_t)N * OC, 1.0f, seed);
+    float *dw = rand_floats((size_t)OC * IC, 0.1f, seed), *db = rand_floats(OC, 0.1f, seed);
+    round_to_floatX(inp, (size_t)N * IC);
+    round_to_floatX(w, (size_t)OC * IC);
+    round_to_floatX(bias, OC);
+    round_to_floatX(dout, (size_t)N * OC);
+    float *out = (float *)xmalloc((size_t)N * OC * sizeof(float), "ref");
+    float *dinp = (float *)xcalloc((size_t)N * IC, sizeof(float), "ref");
+    float *ones = (float *)xmalloc((size_t)N * sizeof(float), "ref");
+    for (int i = 0; i < N; i++) ones[i] = 1.0f;
+    floatX *d_inp = to_device(inp, (size_t)N * IC), *d_w = to_device(w, (size_t)OC * IC), *d_bias = to_device(bias, OC);
+    floatX *d_dout = to_device(dout, (size_t)N * OC), *d_out, *d_dinp;
+    float *d_dw = to_device_f32(dw, (size_t)OC * IC), *d_db = to_device_f32(db, OC);
+    CUDA_CHECK(cudaMalloc(&d_out, (size_t)N * OC * sizeof(floatX)));
+    CUDA_CHECK(cudaMalloc(&d_dinp, (size_t)N * IC * sizeof(floatX)));
+    matmul_forward(out, inp, w, bias, N, IC, OC);
+    matmul_backward(dinp, dw, db, dout, inp, w, ones, N, IC, OC);
+    matmul_forward_gpu(mc, d_out, d_inp, d_w, d_bias, N, IC, OC, 0);
+    matmul_backward_gpu(mc, d_dinp, d_dw, d_db, d_dout, d_inp, d_w, N, IC, OC, 0);
+    char name[64];
+    snprintf(name, sizeof name, "matmul fwd+bias %dx%dx%d", N, IC, OC);
+    compare(name, from_device(d_out, (size_t)N * OC), out, (size_t)N * OC, TOL);
+    compare("matmul bwd dinp", from_device(d_dinp, (size_t)N * IC), dinp, (size_t)N * IC, TOL);
+    compare("matmul bwd dweight (+=, fp32)", from_device_f32(d_dw, (size_t)OC * IC), dw, (size_t)OC * IC, 1e-5);
+    compare("matmul bwd dbias (+=, fp32)", from_device_f32(d_db, OC), db, OC, 1e-5);
+    // no bias and a frozen weight: only dinp is computed, dweight untouched
+    matmul_forward(out, inp, w, NULL, N, IC, OC);
+    matmul_forward_gpu(mc, d_out, d_inp, d_w, NULL, N, IC, OC, 0);
+    compare("matmul fwd, no bias", from_device(d_out, (size_t)N * OC), out, (size_t)N * OC, TOL);
+    float *before = from_device_f32(d_dw, (size_t)OC * IC);
+    matmul_backward_gpu(mc, d_dinp, NULL, NULL, d_dout, d_inp, d_w, N, IC, OC, 0);
+    float *after = from_device_f32(d_dw, (size_t)OC * IC);
+    int same = memcmp(before, after, (size_t)OC * IC * sizeof(float)) == 0;
+    failures += !same;
+    printf("%-34s %-5s %s\n", "matmul bwd, frozen weight", PRECISION_NAME, same ? "PASS (untouched)" : "FAIL");
+    CUDA_CHECK(cudaFree(d_inp)); CUDA_CHECK(cudaFree(d_w)); CUDA_CHECK(cudaFree(d_bias)); CUDA_CHECK(cudaFree(d_dout));
+    CUDA_CHECK(cudaFree(d_out)); CUDA_CHECK(cudaFree(d_dinp)); CUDA_CHECK(cudaFree(d_dw)); CUDA_CHECK(cudaFree(d_db));
+    free(inp); free(w); free(bias); free(dout); free(dw); free(db); free(out); free(dinp); free(ones);
+    free(before); free(after);
+}
+
+int main(void) {
+    require_device("check_attention compares attention and matmuls with the CPU code and");
+    unsigned seed = 7;
+    check_attention(2, 67, 2, 16, &seed);
+    check_attention(1, 64, 4, 32, &seed);
+    check_attention(2, 130, 3, 64, &seed);
+    check_attention(1, 1, 2, 64, &seed);
+    MatmulContext mc;
+    matmul_context_init(&mc, 4 * 256);
+    check_matmul(&mc, 67, 96, 200, &seed);
+    check_matmul(&mc, 1000, 64, 256, &seed);
+    check_matmul(&mc, 5, 40, 24, &seed);
+    matmul_context_free(&mc);
+    CUDA_CHECK(cudaDeviceSynchronize());
+    printf("attention and matmul checks (%s): %d failed\n", PRECISION_NAME, failures);
+    return failures ? 1 : 0;
+}

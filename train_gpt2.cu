@@ -1,0 +1,538 @@
+// The GPU trainer: GPT-2 forward and backward in CUDA kernels (kernels/)
+// and cuBLASLt, the fused OMGD-AdamW update (omgd/omgd_update.cuh), with
+// bf16 weights and activations and fp32 master weights, moments and
+// reductions (fp32 everywhere in the -DENABLE_FP32 build).
+//
+// main() is train_gpt2.c's: the same config, data, log, checkpoints and
+// OMGD schedule as the CPU trainer. This file is the engine it drives
+// (model/engine.h). The host GPT2 and the Omgd state store stay the
+// checkpointed truth; the device holds:
+//   - the bf16 weights of the whole model (the fp32 build: fp32 weights,
+//     which then serve as master weights too);
+//   - for the active slice only (the tensors that have a gradient this
+//     period): fp32 gradients, master weights and AdamW moments, packed in
+//     table order ("slice layout");
+//   - the activations of one micro-batch.
+// At a new period the slice's master weights and moments go back to the
+// host (parked state: host memory, the model's fp32 weights pinned) and the
+// next slice's come up. The backward pass launches no weight- or
+// bias-gradient work for frozen tensors.
+#include <cuda_runtime.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/attention.cuh"
+#include "kernels/classifier.cuh"
+#include "kernels/encoder.cuh"
+#include "kernels/gelu.cuh"
+#include "kernels/grad_norm.cuh"
+#include "kernels/layernorm.cuh"
+#include "kernels/matmul.cuh"
+#include "omgd/omgd_update.cuh"
+extern "C" {
+#include "common/rng.h"
+#include "model/cpu_layers.h"
+#include "model/engine.h"
+}
+
+#define NOT_ON_DEVICE ((size_t)-1)
+
+// Activations of one forward pass for (B, T), and the backward pass's
+// scratch; floatX unless marked fp32. Per-layer arrays hold L slices.
+typedef struct {
+    floatX *encoded, *ln1, *qkv, *atty, *residual2, *ln2, *fch, *fch_gelu, *residual3;
+    floatX *proj, *lnf, *logits;                     // proj: attention / MLP projection before the residual add
+    floatX *dresidual, *dln, *dqkv, *datty, *dfch;   // backward scratch (one layer at a time)
+    float *ln1_mean, *ln1_rstd, *ln2_mean, *ln2_rstd, *lse, *lnf_mean, *lnf_rstd, *losses, *attn_D;  // fp32
+} DeviceActs;
+
+struct Engine {
+    GPT2 *model;
+    Omgd *omgd;
+    const Config *cfg;
+    GPT2Config c;
+    int max_tokens;             // B * T of the training micro-batch
+    cudaStream_t stream;
+    MatmulContext mm;
+    floatX *params;             // every parameter, the table's layout
+    // the active slice, packed in table order
+    size_t *slice_off;          // per tensor: offset in the slice, NOT_ON_DEVICE when frozen
+    size_t slice_floats;
+    float *grads, *master, *m, *v;  // master: bf16 build only (fp32: params is the master)
+    OmgdSegment *seg_host, *seg_dev;
+    // activations
+    DeviceActs a;
+    floatX *act_x;
+    float *act_f;
+    int *inputs, *targets;      // device copies of the batch
+    float *losses_host;         // pinned
+    floatX *logit_row_host;     // pinned, one row of logits (sampling)
+    float *norm_partial, *norm_out, *ln_scratch;
+    int B, T, has_targets;      // the last forward's batch
+    size_t peak_bytes;
+    int params_pinned;
+    char describe[320];
+};
+
+static double gib(size_t bytes) { return bytes / 1073741824.0; }
+static double mib_(size_t bytes) { return bytes / 1048576.0; }
+
+// Lays out the activations of (B, T) from the two bases (NULL: only
+// counts). Returns floatX elements; *nf gets fp32 elements.
+static size_t layout_acts(DeviceActs *a, floatX *xb, float *fb, const GPT2Config *c, size_t B, size_t T, size_t *nf) {
+    size_t L = c->num_layers, C = c->channels, NH = c->num_heads, Vp = c->padded_vocab_size, BT = B * T;
+    struct { floatX **p; size_t n; } xs[] = {
+        {&a->encoded, BT * C}, {&a->ln1, L * BT * C}, {&a->qkv, L * BT * 3 * C}, {&a->atty, L * BT * C},
+        {&a->residual2, L * BT * C}, {&a->ln2, L * BT * C}, {&a->fch, L * BT * 4 * C}, {&a->fch_gelu, L * BT * 4 * C},
+        {&a->residual3, L * BT * C}, {&a->proj, BT * C}, {&a->lnf, BT * C}, {&a->logits, BT * Vp},
+        {&a->dresidual, BT * C}, {&a->dln, BT * C}, {&a->dqkv, BT * 3 * C}, {&a->datty, BT * C}, {&a->dfch, BT * 4 * C}};
+    struct { float **p; size_t n; } fs[] = {
+        {&a->ln1_mean, L * BT}, {&a->ln1_rstd, L * BT}, {&a->ln2_mean, L * BT}, {&a->ln2_rstd, L * BT},
+        {&a->lse, L * B * NH * T}, {&a->lnf_mean, BT}, {&a->lnf_rstd, BT}, {&a->losses, BT}, {&a->attn_D, B * NH * T}};
+    size_t nx = 0;
+    *nf = 0;
+    // every part starts on a 16-element boundary (cuBLASLt and vector loads like aligned rows)
+    for (size_t i = 0; i < sizeof xs / sizeof xs[0]; i++) {
+        if (xb) *xs[i].p = xb + nx;
+        nx += (xs[i].n + 15) / 16 * 16;
+    }
+    for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) {
+        if (fb) *fs[i].p = fb + *nf;
+        *nf += (fs[i].n + 15) / 16 * 16;
+    }
+    return nx;
+}
+
+static size_t activation_bytes(const GPT2Config *c, size_t B, size_t T) {
+    DeviceActs a;
+    size_t nf, nx = layout_acts(&a, NULL, NULL, c, B, T, &nf);
+    return nx * sizeof(floatX) + nf * sizeof(float);
+}
+
+// The most floats the active slice can hold in this run: everything while
+// training all parameters (mode none, warmup); otherwise the always-active
+// group plus the gamma largest units.
+static size_t max_slice_floats(const Omgd *o, const ParamTable *t) {
+    const MaskSettings *s = &o->settings.mask;
+    if (s->mode == MASK_NONE || s->warmup_steps > 0) return t->num_params;
+    const OptStateStore *st = &o->store;
+    int nu = st->num_units, take = s->gamma;
+    if (s->mode == MASK_OMGD_TENSOR) take = (nu + s->gamma - 1) / s->gamma;  // one of M groups of tensors
+    if (take > nu) take = nu;
+    uint8_t *used = (uint8_t *)xcalloc((size_t)nu, 1, "slice plan");
+    size_t total = st->always_floats;
+    for (int k = 0; k < take; k++) {
+        int best = -1;
+        for (int u = 0; u < nu; u++)
+            if (!used[u] && (best < 0 || st->unit_floats[u] > st->unit_floats[best])) best = u;
+        used[best] = 1;
+        total += st->unit_floats[best];
+    }
+    free(used);
+    return total;
+}
+
+static void update_peak(Engine *e) {
+    size_t free_b, total_b;
+    CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    if (total_b - free_b > e->peak_bytes) e->peak_bytes = total_b - free_b;
+}
+
+#ifndef ENABLE_FP32
+static const float *host_param(const Engine *e, int i) { return e->model->params + e->model->table.tensors[i].offset; }
+#endif
+
+// Copies the active slice's master weights and moments to the host (the
+// host GPT2 and the state store), for every tensor on the device whose
+// host state still exists (the reset policy drops a leaving unit's moments).
+static void slice_to_host(Engine *e) {
+    const ParamTable *t = &e->model->table;
+    const OptStateStore *st = &e->omgd->store;
+    CUDA_CHECK(cudaStreamSynchronize(e->stream));
+    for (int i = 0; i < t->num_tensors; i++) {
+        size_t off = e->slice_off[i];
+        if (off == NOT_ON_DEVICE) continue;
+        const ParamTensor *p = &t->tensors[i];
+        size_t bytes = p->numel * sizeof(float);
+#ifdef ENABLE_FP32
+        CUDA_CHECK(cudaMemcpy(e->model->params + p->offset, e->params + p->offset, bytes, cudaMemcpyDeviceToHost));
+#else
+        CUDA_CHECK(cudaMemcpy(e->model->params + p->offset, e->master + off, bytes, cudaMemcpyDeviceToHost));
+#endif
+        if (st->m_of[i]) {
+            CUDA_CHECK(cudaMemcpy(st->m_of[i], e->m + off, bytes, cudaMemcpyDeviceToHost));
+            CUDA_CHECK(cudaMemcpy(st->v_of[i], e->v + off, bytes, cudaMemcpyDeviceToHost));
+        }
+    }
+}
+
+static void free_slice(Engine *e) {
+    CUDA_CHECK(cudaFree(e->grads));
+    CUDA_CHECK(cudaFree(e->master));
+    CUDA_CHECK(cudaFree(e->m));
+    CUDA_CHECK(cudaFree(e->v));
+    e->grads = e->master = e->m = e->v = NULL;
+}
+
+// Makes the device slice follow omgd->trainable: the old slice's state goes
+// to the host, buffers are sized for the new slice, its state comes up.
+static void move_slice(Engine *e) {
+    const ParamTable *t = &e->model->table;
+    const OptStateStore *st = &e->omgd->store;
+    slice_to_host(e);
+    size_t total = 0;
+    for (int i = 0; i < t->num_tensors; i++) {
+        e->slice_off[i] = e->omgd->trainable[i] ? total : NOT_ON_DEVICE;
+        if (e->omgd->trainable[i]) total += t->tensors[i].numel;
+    }
+    if (total != e->slice_floats) {  // only the active slice is held: reallocate at its size
+        free_slice(e);
+        size_t bytes = (total ? total : 1) * sizeof(float);
+        CUDA_CHECK(cudaMalloc((void **)&e->grads, bytes));
+        CUDA_CHECK(cudaMalloc((void **)&e->m, bytes));
+        CUDA_CHECK(cudaMalloc((void **)&e->v, bytes));
+#ifndef ENABLE_FP32
+        CUDA_CHECK(cudaMalloc((void **)&e->master, bytes));
+#endif
+        e->slice_floats = total;
+    }
+    for (int i = 0; i < t->num_tensors; i++) {
+        size_t off = e->slice_off[i];
+        if (off == NOT_ON_DEVICE) continue;
+        size_t bytes = t->tensors[i].numel * sizeof(float);
+        if (!st->m_of[i]) fail("internal: tensor %s is active but has no optimizer state", t->tensors[i].name);
+#ifndef ENABLE_FP32
+        CUDA_CHECK(cudaMemcpy(e->master + off, host_param(e, i), bytes, cudaMemcpyHostToDevice));
+#endif
+        CUDA_CHECK(cudaMemcpy(e->m + off, st->m_of[i], bytes, cudaMemcpyHostToDevice));
+        CUDA_CHECK(cudaMemcpy(e->v + off, st->v_of[i], bytes, cudaMemcpyHostToDevice));
+    }
+    update_peak(e);
+}
+
+static void upload_params(Engine *e) {
+    size_t n = e->model->table.num_params;
+    floatX *stage = (floatX *)xmalloc(n * sizeof(floatX), "weights staging");
+    for (size_t i = 0; i < n; i++) stage[i] = (floatX)e->model->params[i];  // bf16: round to nearest
+    CUDA_CHECK(cudaMemcpy(e->params, stage, n * sizeof(floatX), cudaMemcpyHostToDevice));
+    free(stage);
+}
+
+// Prints the memory plan and fails with one line if the device cannot hold it.
+static void plan_memory(const Engine *e, int B, int T, size_t slice_max) {
+    const ParamTable *t = &e->model->table;
+    const Config *cfg = e->cfg;
+    size_t P = t->num_params, C = e->c.channels;
+    size_t weights = P * sizeof(floatX);
+    size_t master = slice_max * sizeof(float);
+#ifdef ENABLE_FP32
+    master = 0;  // the fp32 weights are the master weights
+#endif
+    size_t moments = 2 * slice_max * sizeof(float), grads = slice_max * sizeof(float);
+    size_t acts = activation_bytes(&e->c, (size_t)B, (size_t)T);
+    size_t work = matmul_context_bytes(4 * (int)C) + layernorm_scratch_floats((int)C) * sizeof(float) +
+                  (GRAD_NORM_BLOCKS + 16) * sizeof(float) + (size_t)t->num_tensors * sizeof(OmgdSegment) +
+                  2 * (size_t)B * T * sizeof(int);
+    size_t parked = (P - slice_max) * (sizeof(float) * 2 + (master ? sizeof(float) : 0));
+    size_t need = weights + master + moments + grads + acts + work;
+    size_t full = weights + (master ? P * sizeof(float) : 0) + 3 * P * sizeof(float) + acts + work;
+    printf("memory plan (device, %s, omgd.mode %s): weights %.1f MiB | master %.1f MiB | moments %.1f MiB | "
+           "gradients %.1f MiB | activations %.1f MiB | workspace %.1f MiB | total %.1f MiB "
+           "(full AdamW: %.1f MiB); parked in host memory up to %.1f MiB\n",
+           PRECISION_NAME, cfg->omgd.mode, mib_(weights), mib_(master), mib_(moments), mib_(grads), mib_(acts),
+           mib_(work), mib_(need), mib_(full), mib_(parked));
+    size_t free_b, total_b;
+    CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    // a margin for the CUDA context's own allocations and fragmentation
+    size_t margin = 256u << 20;
+    if (need + margin > free_b) {
+        size_t fixed = need - acts, per_row = activation_bytes(&e->c, 1, (size_t)T);
+        long long fit = free_b > fixed + margin ? (long long)((free_b - fixed - margin) / per_row) : 0;
+        fail("%s: this run needs about %.2f GiB of GPU memory (weights %.2f, master %.2f, moments %.2f, gradients %.2f, "
+             "activations %.2f, workspace %.2f) but %.2f GiB is free; train.batch_size %lld or less would fit%s",
+             cfg->source, gib(need), gib(weights), gib(master), gib(moments), gib(grads), gib(acts), gib(work), gib(free_b),
+             fit, fit == 0 ? " (none: use omgd.mode omgd with fewer omgd.active_layers, or a smaller model)" : "");
+    }
+}
+
+Engine *engine_create(GPT2 *model, Omgd *omgd, int B, int T, const Config *cfg) {
+    int devices = 0;
+    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0)
+        fail("no CUDA device found: train_gpt2cu needs a GPU (the CPU trainer is ./train_gpt2)");
+    if (omgd->comm && omgd->comm->size > 1)
+        fail("train_gpt2cu trains on one GPU; data parallelism across GPUs is not wired in yet (use the CPU trainer "
+             "under mpirun, or run one process)");
+    const GPT2Config *c = &model->config;
+    if (!attention_head_size_supported(c->channels / c->num_heads))
+        fail("%s: model.channels / model.heads = %d / %d = %d: the GPU attention kernels take head sizes 16, 32 and 64",
+             cfg->source, c->channels, c->num_heads, c->channels / c->num_heads);
+    Engine *e = (Engine *)xcalloc(1, sizeof *e, "engine");
+    e->model = model;
+    e->omgd = omgd;
+    e->cfg = cfg;
+    e->c = *c;
+    e->max_tokens = B * T;
+    const ParamTable *t = &model->table;
+    cudaDeviceProp prop;
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    snprintf(e->describe, sizeof e->describe, "CUDA %s on %s (sm_%d%d, %.1f GiB)", PRECISION_NAME, prop.name, prop.major,
+             prop.minor, gib(prop.totalGlobalMem));
+    size_t slice_max = max_slice_floats(omgd, t);
+    plan_memory(e, B, T, slice_max);
+
+    CUDA_CHECK(cudaStreamCreate(&e->stream));
+    matmul_context_init(&e->mm, 4 * c->channels);
+    CUDA_CHECK(cudaMalloc((void **)&e->params, t->num_params * sizeof(floatX)));
+    upload_params(e);
+    // the host weights are the parked master weights: pinned, for fast transfers
+    e->params_pinned = cudaHostRegister(model->params, t->num_params * sizeof(float), cudaHostRegisterDefault) == cudaSuccess;
+    if (!e->params_pinned) (void)cudaGetLastError();  // pageable transfers still work
+    e->slice_off = (size_t *)xmalloc((size_t)t->num_tensors * sizeof(size_t), "slice layout");
+    for (int i = 0; i < t->num_tensors; i++) e->slice_off[i] = NOT_ON_DEVICE;
+    e->seg_host = (OmgdSegment *)xmalloc((size_t)t->num_tensors * sizeof(OmgdSegment), "update segments");
+    CUDA_CHECK(cudaMalloc((void **)&e->seg_dev, (size_t)t->num_tensors * sizeof(OmgdSegment)));
+    size_t nf, nx = layout_acts(&e->a, NULL, NULL, c, (size_t)B, (size_t)T, &nf);
+    CUDA_CHECK(cudaMalloc((void **)&e->act_x, nx * sizeof(floatX)));
+    CUDA_CHECK(cudaMalloc((void **)&e->act_f, nf * sizeof(float)));
+    CUDA_CHECK(cudaMalloc((void **)&e->inputs, (size_t)B * T * sizeof(int)));
+    CUDA_CHECK(cudaMalloc((void **)&e->targets, (size_t)B * T * sizeof(int)));
+    CUDA_CHECK(cudaMallocHost((void **)&e->losses_host, (size_t)B * T * sizeof(float)));
+    CUDA_CHECK(cudaMallocHost((void **)&e->logit_row_host, (size_t)c->padded_vocab_size * sizeof(floatX)));
+    CUDA_CHECK(cudaMalloc((void **)&e->norm_partial, GRAD_NORM_BLOCKS * sizeof(float)));
+    CUDA_CHECK(cudaMalloc((void **)&e->norm_out, sizeof(float)));
+    CUDA_CHECK(cudaMalloc((void **)&e->ln_scratch, layernorm_scratch_floats(c->channels) * sizeof(float)));
+    update_peak(e);
+    return e;
+}
+
+void engine_free(Engine *e) {
+    if (!e) return;
+    CUDA_CHECK(cudaStreamSynchronize(e->stream));
+    if (e->params_pinned) CUDA_CHECK(cudaHostUnregister(e->model->params));
+    free_slice(e);
+    CUDA_CHECK(cudaFree(e->params));
+    CUDA_CHECK(cudaFree(e->seg_dev));
+    CUDA_CHECK(cudaFree(e->act_x));
+    CUDA_CHECK(cudaFree(e->act_f));
+    CUDA_CHECK(cudaFree(e->inputs));
+    CUDA_CHECK(cudaFree(e->targets));
+    CUDA_CHECK(cudaFreeHost(e->losses_host));
+    CUDA_CHECK(cudaFreeHost(e->logit_row_host));
+    CUDA_CHECK(cudaFree(e->norm_partial));
+    CUDA_CHECK(cudaFree(e->norm_out));
+    CUDA_CHECK(cudaFree(e->ln_scratch));
+    matmul_context_free(&e->mm);
+    CUDA_CHECK(cudaStreamDestroy(e->stream));
+    free(e->slice_off);
+    free(e->seg_host);
+    free(e);
+}
+
+const char *engine_describe(const Engine *e) { return e->describe; }
+
+int engine_begin_step(Engine *e, int64_t step, int64_t epoch) {
+    int switched = omgd_begin_step(e->omgd, e->model, step, epoch);
+    const ParamTable *t = &e->model->table;
+    int differs = 0;  // a new period, the first step, or a resumed mask
+    for (int i = 0; i < t->num_tensors && !differs; i++)
+        differs = (e->slice_off[i] != NOT_ON_DEVICE) != (e->omgd->trainable[i] != 0);
+    if (differs) move_slice(e);
+    return switched;
+}
+
+void engine_zero_grad(Engine *e) {
+    CUDA_CHECK(cudaMemsetAsync(e->grads, 0, (e->slice_floats ? e->slice_floats : 1) * sizeof(float), e->stream));
+}
+
+// Weight of tensor `kind` of block l on the device; its gradient (NULL when frozen).
+static floatX *W(const Engine *e, int kind, int l) {
+    return e->params + e->model->table.tensors[param_index(&e->model->table, kind, l)].offset;
+}
+static float *G(const Engine *e, int kind, int l) {
+    size_t off = e->slice_off[param_index(&e->model->table, kind, l)];
+    return off == NOT_ON_DEVICE ? NULL : e->grads + off;
+}
+
+float engine_forward(Engine *e, const int *inputs, const int *targets, int B, int T) {
+    const GPT2Config *c = &e->c;
+    if (B <= 0 || T <= 0 || T > c->max_seq_len || (long long)B * T > e->max_tokens)
+        fail("forward: batch %d x %d does not fit the model (context %d) or the GPU buffers (%d tokens)", B, T,
+             c->max_seq_len, e->max_tokens);
+    int L = c->num_layers, C = c->channels, NH = c->num_heads, V = c->vocab_size, Vp = c->padded_vocab_size, BT = B * T;
+    for (int i = 0; i < BT; i++)
+        if (inputs[i] < 0 || inputs[i] >= V || (targets && (targets[i] < 0 || targets[i] >= V)))
+            fail("forward: token id out of range [0, %d) at position %d", V, i);
+    size_t nf;
+    layout_acts(&e->a, e->act_x, e->act_f, c, (size_t)B, (size_t)T, &nf);
+    e->B = B;
+    e->T = T;
+    e->has_targets = targets != NULL;
+    cudaStream_t s = e->stream;
+    DeviceActs *a = &e->a;
+    CUDA_CHECK(cudaMemcpyAsync(e->inputs, inputs, (size_t)BT * sizeof(int), cudaMemcpyHostToDevice, s));
+    if (targets) CUDA_CHECK(cudaMemcpyAsync(e->targets, targets, (size_t)BT * sizeof(int), cudaMemcpyHostToDevice, s));
+    encoder_forward_gpu(a->encoded, e->inputs, W(e, T_WTE, 0), W(e, T_WPE, 0), B, T, C, s);
+    size_t btc = (size_t)BT * C;
+    for (int l = 0; l < L; l++) {
+        floatX *residual = l == 0 ? a->encoded : a->residual3 + (l - 1) * btc;
+        floatX *ln1 = a->ln1 + l * btc, *qkv = a->qkv + 3 * l * btc, *atty = a->atty + l * btc;
+        floatX *residual2 = a->residual2 + l * btc, *ln2 = a->ln2 + l * btc, *residual3 = a->residual3 + l * btc;
+        floatX *fch = a->fch + 4 * l * btc, *fch_gelu = a->fch_gelu + 4 * l * btc;
+        size_t lo = (size_t)l * BT;
+        layernorm_forward_gpu(ln1, a->ln1_mean + lo, a->ln1_rstd + lo, residual, W(e, T_LN1W, l), W(e, T_LN1B, l), BT,
+                              C, s);
+        matmul_forward_gpu(&e->mm, qkv, ln1, W(e, T_QKVW, l), W(e, T_QKVB, l), BT, C, 3 * C, s);
+        attention_forward_gpu(atty, a->lse + lo * NH, qkv, B, T, C, NH, s);
+        matmul_forward_gpu(&e->mm, a->proj, atty, W(e, T_ATTPROJW, l), W(e, T_ATTPROJB, l), BT, C, C, s);
+        residual_forward_gpu(residual2, residual, a->proj, (long long)btc, s);
+        layernorm_forward_gpu(ln2, a->ln2_mean + lo, a->ln2_rstd + lo, residual2, W(e, T_LN2W, l), W(e, T_LN2B, l), BT,
+                              C, s);
+        matmul_forward_gpu(&e->mm, fch, ln2, W(e, T_FCW, l), W(e, T_FCB, l), BT, C, 4 * C, s);
+        gelu_forward_gpu(fch_gelu, fch, 4LL * (long long)btc, s);
+        matmul_forward_gpu(&e->mm, a->proj, fch_gelu, W(e, T_FCPROJW, l), W(e, T_FCPROJB, l), BT, 4 * C, C, s);
+        residual_forward_gpu(residual3, residual2, a->proj, (long long)btc, s);
+    }
+    layernorm_forward_gpu(a->lnf, a->lnf_mean, a->lnf_rstd, a->residual3 + (L - 1) * btc, W(e, T_LNFW, 0),
+                          W(e, T_LNFB, 0), BT, C, s);
+    matmul_forward_gpu(&e->mm, a->logits, a->lnf, W(e, T_WTE, 0), NULL, BT, C, Vp, s);  // LM head tied to wte
+    if (!targets) return -1.0f;
+    fused_classifier_gpu(a->logits, a->losses, e->targets, 0.0f, BT, V, Vp, 0, s);
+    CUDA_CHECK(cudaMemcpyAsync(e->losses_host, a->losses, (size_t)BT * sizeof(float), cudaMemcpyDeviceToHost, s));
+    CUDA_CHECK(cudaStreamSynchronize(s));
+    double sum = 0.0;
+    for (int i = 0; i < BT; i++) sum += e->losses_host[i];
+    return (float)(sum / BT);
+}
+
+void engine_backward(Engine *e, float loss_scale) {
+    if (!e->has_targets) fail("backward: the last forward pass had no targets");
+    const GPT2Config *c = &e->c;
+    int B = e->B, T = e->T, L = c->num_layers, C = c->channels, NH = c->num_heads, V = c->vocab_size;
+    int Vp = c->padded_vocab_size, BT = B * T;
+    cudaStream_t s = e->stream;
+    DeviceActs *a = &e->a;
+    size_t btc = (size_t)BT * C;
+    // the classifier again, now writing d(loss_scale * mean loss)/d(logits) over the logits
+    fused_classifier_gpu(a->logits, a->losses, e->targets, loss_scale / (float)BT, BT, V, Vp, 1, s);
+    matmul_backward_gpu(&e->mm, a->dln, G(e, T_WTE, 0), NULL, a->logits, a->lnf, W(e, T_WTE, 0), BT, C, Vp, s);
+    CUDA_CHECK(cudaMemsetAsync(a->dresidual, 0, btc * sizeof(floatX), s));
+    layernorm_backward_gpu(a->dresidual, G(e, T_LNFW, 0), G(e, T_LNFB, 0), a->dln, a->residual3 + (L - 1) * btc,
+                           W(e, T_LNFW, 0), a->lnf_mean, a->lnf_rstd, e->ln_scratch, BT, C, s);
+    for (int l = L - 1; l >= 0; l--) {
+        floatX *residual = l == 0 ? a->encoded : a->residual3 + (l - 1) * btc;
+        floatX *ln1 = a->ln1 + l * btc, *qkv = a->qkv + 3 * l * btc, *atty = a->atty + l * btc;
+        floatX *residual2 = a->residual2 + l * btc, *ln2 = a->ln2 + l * btc;
+        floatX *fch = a->fch + 4 * l * btc, *fch_gelu = a->fch_gelu + 4 * l * btc;
+        size_t lo = (size_t)l * BT;
+        // residual3 = residual2 + fcproj: dresidual serves both
+        matmul_backward_gpu(&e->mm, a->dfch, G(e, T_FCPROJW, l), G(e, T_FCPROJB, l), a->dresidual, fch_gelu,
+                            W(e, T_FCPROJW, l), BT, 4 * C, C, s);
+        gelu_backward_gpu(a->dfch, fch, 4LL * (long long)btc, s);
+        matmul_backward_gpu(&e->mm, a->dln, G(e, T_FCW, l), G(e, T_FCB, l), a->dfch, ln2, W(e, T_FCW, l), BT, C, 4 * C, s);
+        layernorm_backward_gpu(a->dresidual, G(e, T_LN2W, l), G(e, T_LN2B, l), a->dln, residual2, W(e, T_LN2W, l),
+                               a->ln2_mean + lo, a->ln2_rstd + lo, e->ln_scratch, BT, C, s);
+        // residual2 = residual + attproj
+        matmul_backward_gpu(&e->mm, a->datty, G(e, T_ATTPROJW, l), G(e, T_ATTPROJB, l), a->dresidual, atty,
+                            W(e, T_ATTPROJW, l), BT, C, C, s);
+        attention_backward_gpu(a->dqkv, a->attn_D, a->datty, qkv, atty, a->lse + lo * NH, B, T, C, NH, s);
+        matmul_backward_gpu(&e->mm, a->dln, G(e, T_QKVW, l), G(e, T_QKVB, l), a->dqkv, ln1, W(e, T_QKVW, l), BT, C,
+                            3 * C, s);
+        layernorm_backward_gpu(a->dresidual, G(e, T_LN1W, l), G(e, T_LN1B, l), a->dln, residual, W(e, T_LN1W, l),
+                               a->ln1_mean + lo, a->ln1_rstd + lo, e->ln_scratch, BT, C, s);
+    }
+    encoder_backward_gpu(G(e, T_WTE, 0), G(e, T_WPE, 0), a->dresidual, e->inputs, B, T, C, s);
+    update_peak(e);
+}
+
+float engine_reduce_gradients(Engine *e) {
+    float ss = 0.0f;
+    if (e->slice_floats) {
+        sum_squares_gpu(e->norm_out, e->norm_partial, e->grads, (long long)e->slice_floats, e->stream);
+        CUDA_CHECK(cudaMemcpyAsync(&ss, e->norm_out, sizeof(float), cudaMemcpyDeviceToHost, e->stream));
+        CUDA_CHECK(cudaStreamSynchronize(e->stream));
+    }
+    return sqrtf(ss);
+}
+
+// The CPU's omgd_adamw_update (omgd/omgd_update.c), as one launch: the same
+// per-tensor step counts (advanced here on the host's store), constants and
+// grad scales.
+void engine_apply_update(Engine *e, const AdamWHyper *h, float grad_clip, float norm, int step) {
+    const ParamTable *t = &e->model->table;
+    OptStateStore *st = &e->omgd->store;
+    float clip = grad_clip_factor(norm, grad_clip);
+    float pool = (float)mask_grad_scale(&e->omgd->schedule);
+    int nseg = 0;
+    long long total = 0;
+    for (int i = 0; i < t->num_tensors; i++) {
+        if (!e->omgd->trainable[i]) continue;
+        int64_t k_step = ++st->tensor_step[i];
+        const ParamTensor *p = &t->tensors[i];
+        AdamWScalars k = adamw_scalars(h, k_step, p->decay, st->unit_of_tensor[i] >= 0 ? clip * pool : clip);
+        long long off = (long long)e->slice_off[i];
+        OmgdSegment sg;
+        sg.start = total;
+        sg.count = (long long)p->numel;
+        sg.param_offset = (long long)p->offset;
+        sg.grad_offset = off;
+        sg.state_offset = off;
+#ifdef ENABLE_FP32
+        sg.master_offset = (long long)p->offset;  // the fp32 weights are the master
+#else
+        sg.master_offset = off;
+#endif
+        sg.bc1 = k.bc1;
+        sg.bc2 = k.bc2;
+        sg.wd = k.wd;
+        sg.grad_scale = k.grad_scale;
+        e->seg_host[nseg++] = sg;
+        total += sg.count;
+    }
+    if (nseg == 0) return;
+    CUDA_CHECK(cudaMemcpyAsync(e->seg_dev, e->seg_host, (size_t)nseg * sizeof(OmgdSegment), cudaMemcpyHostToDevice,
+                               e->stream));
+#ifdef ENABLE_FP32
+    float *master = (float *)e->params;
+#else
+    float *master = e->master;
+#endif
+    uint64_t seed = rng_derive(e->cfg->model.seed, 0xB16B00B5ull + (uint64_t)step);  // stochastic rounding
+    omgd_adamw_update_gpu(master, e->params, e->grads, e->m, e->v, e->seg_dev, nseg, total, h->lr, h->beta1, h->beta2,
+                          h->eps, seed, e->stream);
+    CUDA_CHECK(cudaStreamSynchronize(e->stream));  // seg_host is rewritten next step
+}
+
+void engine_sync_host(Engine *e) { slice_to_host(e); }
+
+void engine_next_token_probs(Engine *e, const int *tokens, int len, float *probs) {
+    const GPT2Config *c = &e->c;
+    int V = c->vocab_size, Vp = c->padded_vocab_size;
+    engine_forward(e, tokens, NULL, 1, len);
+    CUDA_CHECK(cudaMemcpyAsync(e->logit_row_host, e->a.logits + (size_t)(len - 1) * Vp, (size_t)Vp * sizeof(floatX),
+                               cudaMemcpyDeviceToHost, e->stream));
+    CUDA_CHECK(cudaStreamSynchronize(e->stream));
+    float *row = (float *)xmalloc((size_t)Vp * 2 * sizeof(float), "sample logits");
+    for (int i = 0; i < Vp; i++) row[i] = (float)e->logit_row_host[i];
+    softmax_crossentropy_forward(row + Vp, NULL, row, NULL, 1, V, Vp);  // the CPU's softmax
+    memcpy(probs, row + Vp, (size_t)V * sizeof(float));
+    free(row);
+}
+
+OmgdMemory engine_memory(const Engine *e) {
+    size_t P = e->model->table.num_params, S = e->slice_floats;
+    OmgdMemory m;
+    m.params = P * sizeof(floatX);
+    m.grads = S * sizeof(float);
+#ifdef ENABLE_FP32
+    m.state_working = 2 * S * sizeof(float);
+    m.state_parked = state_store_parked_bytes(&e->omgd->store);
+#else
+    m.state_working = 3 * S * sizeof(float);  // master + moments
+    m.state_parked = state_store_parked_bytes(&e->omgd->store) + (P - S) * sizeof(float);
+#endif
+    return m;
+}
+
+size_t engine_peak_device_bytes(const Engine *e) { return e->peak_bytes; }
