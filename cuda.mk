@@ -8,6 +8,13 @@
 NVCC ?= $(CUDA_HOME)/bin/nvcc
 GPU_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
 NVCC_FLAGS = -std=c++17 -O3 -I. $(GPU_ARCH) -Xcompiler -Wall
+# CUBLAS_ROOT: cuBLAS from elsewhere than the toolkit (the nvidia-cublas
+# Python package: include/ and lib/; CUBLAS_LINKDIR holds a libcublasLt.so
+# link to its versioned library), for machines whose toolkit lacks it.
+ifneq ($(CUBLAS_ROOT),)
+NVCC_FLAGS += -I$(CUBLAS_ROOT)/include
+CUBLAS_LINK = -L$(CUBLAS_LINKDIR) -Xlinker -rpath,$(CUBLAS_ROOT)/lib
+endif
 ifneq ($(wildcard $(OPENBLAS_OPENMP)/libopenblas.so),)
 NVCC_BLAS = -L$(OPENBLAS_OPENMP) -Xlinker -rpath,$(OPENBLAS_OPENMP) -lopenblas
 else
@@ -15,7 +22,7 @@ NVCC_BLAS = -lopenblas
 endif
 # the CPU reference the checks compare with
 GPU_CHECK_DEPS = $(BUILD)/model/cpu_layers.o $(BUILD)/common/error.o
-GPU_CHECK_LIBS = $(GPU_CHECK_DEPS) -Xcompiler -fopenmp $(NVCC_BLAS) -lcublasLt -lm
+GPU_CHECK_LIBS = $(GPU_CHECK_DEPS) -Xcompiler -fopenmp $(NVCC_BLAS) $(CUBLAS_LINK) -lcublasLt -lm
 KERNEL_HEADERS = $(wildcard kernels/*.cuh) $(wildcard omgd/*.cuh) $(HEADERS)
 
 GPU_CHECK_SRC = $(wildcard test/gpu/check_*.cu)
@@ -41,8 +48,10 @@ HOST_CC ?= gcc
 HOST_CFLAGS = -O3 -std=c11 -Wall -Wextra -Wno-unused-parameter -fopenmp -D_GNU_SOURCE -I. $(DEPS_CFLAGS)
 GPU_HOST_SRC = train_gpt2.c $(filter-out model/engine_cpu.c,$(CORE_SRC)) comm/comm_local.c
 GPU_HOST_OBJ = $(patsubst %.c,$(BUILD)/gpu_host/%.o,$(GPU_HOST_SRC))
-NVCC_DEPS = $(if $(DEPS_LIB),-L$(DEPS_LIB) -Xlinker -rpath,$(DEPS_LIB))
-GPU_TRAINER_LIBS = $(GPU_HOST_OBJ) -lcublasLt $(NVCC_DEPS) -lcjson -Xcompiler -fopenmp $(NVCC_BLAS) -lm
+ifneq ($(DEPS_LIB),)
+NVCC_DEPS = -L$(DEPS_LIB) -Xlinker -rpath,$(DEPS_LIB)
+endif
+GPU_TRAINER_LIBS = $(GPU_HOST_OBJ) $(CUBLAS_LINK) -lcublasLt $(NVCC_DEPS) -lcjson -Xcompiler -fopenmp $(NVCC_BLAS) -lm
 
 .PHONY: gpu
 gpu: train_gpt2cu train_gpt2fp32cu gpu_checks

@@ -324,6 +324,31 @@ int main(int argc, char **argv) {
     }
     Omgd omgd;
     omgd_init_parallel(&omgd, &os, &model.table, &comm);
+    // ---- what the run is and holds in memory; it stops here if that cannot fit
+    printf("model: depth %d, channels %d, heads %d, context %d, vocab %d (padded %d): %zu parameters\n",
+           shape.num_layers, shape.channels, shape.num_heads, shape.max_seq_len, shape.vocab_size,
+           shape.padded_vocab_size, n);
+    printf("batch: %d x %d tokens, %d micro-batches per step = %lld tokens per step\n",
+           B, T, accum, tokens_per_step);
+    if (comm.size > 1)
+        printf("data parallel: %d ranks (%s), %d micro-batches each per step; each rank holds 1/%d of the optimizer state\n",
+               comm.size, comm_backend(), accum_local, comm.size);
+    printf("train data: %lld tokens in %d shards, %lld windows per epoch (%s)\n",
+           (long long)dataloader_total_tokens(&train_loader), dataloader_num_shards(&train_loader),
+           (long long)dataloader_windows_per_epoch(&train_loader), cfg.data.shuffle ? "shuffled" : "sequential");
+    printf("optimizer: AdamW, omgd.mode %s", cfg.omgd.mode);
+    if (os.mask.mode != MASK_NONE)
+        printf(" (active_layers %d of %d, switch_interval %s, warmup %d steps, pool_reset %s, state %s, grad scale %s)",
+               cfg.omgd.active_layers, omgd.settings.mask.num_units, cfg.omgd.switch_interval ? "steps" : "epoch",
+               cfg.omgd.warmup_steps, cfg.omgd.pool_reset, cfg.omgd.state, cfg.omgd.grad_scale > 0 ? "fixed" : "auto");
+    printf("\n");
+    engine_plan(&model, &omgd, B, T, &cfg);
+    if (cfg.train.plan_only) {
+        printf("train.plan_only: the run fits; exiting without training\n");
+        comm_finalize(&comm);
+        return 0;
+    }
+
     if (start >= 0) {
         char spath[4096], why[1024];
         resume_paths(&cfg, start, path, spath, sizeof path);
@@ -376,24 +401,7 @@ int main(int argc, char **argv) {
     }
     int first_step = start >= 0 ? (int)start : 0;
 
-    // ---- what the run holds in memory, and the engine that trains it
-    printf("model: depth %d, channels %d, heads %d, context %d, vocab %d (padded %d): %zu parameters\n",
-           shape.num_layers, shape.channels, shape.num_heads, shape.max_seq_len, shape.vocab_size,
-           shape.padded_vocab_size, n);
-    printf("batch: %d x %d tokens, %d micro-batches per step = %lld tokens per step\n",
-           B, T, accum, tokens_per_step);
-    if (comm.size > 1)
-        printf("data parallel: %d ranks (%s), %d micro-batches each per step; each rank holds 1/%d of the optimizer state\n",
-               comm.size, comm_backend(), accum_local, comm.size);
-    printf("train data: %lld tokens in %d shards, %lld windows per epoch (%s)\n",
-           (long long)dataloader_total_tokens(&train_loader), dataloader_num_shards(&train_loader),
-           (long long)dataloader_windows_per_epoch(&train_loader), cfg.data.shuffle ? "shuffled" : "sequential");
-    printf("optimizer: AdamW, omgd.mode %s", cfg.omgd.mode);
-    if (os.mask.mode != MASK_NONE)
-        printf(" (active_layers %d of %d, switch_interval %s, warmup %d steps, pool_reset %s, state %s, grad scale %s)",
-               cfg.omgd.active_layers, omgd.settings.mask.num_units, cfg.omgd.switch_interval ? "steps" : "epoch",
-               cfg.omgd.warmup_steps, cfg.omgd.pool_reset, cfg.omgd.state, cfg.omgd.grad_scale > 0 ? "fixed" : "auto");
-    printf("\n");
+    // ---- the engine: the hardware that trains, with its working copies of the weights and state
     Engine *engine = engine_create(&model, &omgd, B, T, &cfg);
     printf("engine: %s\n", engine_describe(engine));
 

@@ -15,8 +15,10 @@
 //   - the activations of one micro-batch.
 // At a new period the slice's master weights and moments go back to the
 // host (parked state: host memory, the model's fp32 weights pinned) and the
-// next slice's come up. The backward pass launches no weight- or
-// bias-gradient work for frozen tensors.
+// next slice's come up (parked moments are in pinned host memory; the
+// transfers are synchronous, not yet overlapped with compute). The
+// backward pass launches no weight- or bias-gradient work for frozen
+// tensors.
 #include <cuda_runtime.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,6 +35,7 @@
 #include "omgd/omgd_update.cuh"
 extern "C" {
 #include "common/rng.h"
+#include "common/sysmem.h"
 #include "model/cpu_layers.h"
 #include "model/engine.h"
 }
@@ -75,6 +78,33 @@ struct Engine {
     int params_pinned;
     char describe[320];
 };
+
+// Optimizer state in pinned (page-locked) host memory, so that the parked
+// moments move between host and device at full DMA speed. Installed in the
+// state store before main() runs (a static initializer). Where pinning
+// fails (no GPU: the trainer then stops in engine_create with its own
+// message) the heap serves; a header records which.
+#define PIN_HEADER 64
+static float *pinned_moments_alloc(size_t bytes) {
+    char *p = NULL;
+    int pinned = cudaMallocHost((void **)&p, bytes + PIN_HEADER) == cudaSuccess;
+    if (!pinned) {
+        (void)cudaGetLastError();
+        p = (char *)malloc(bytes + PIN_HEADER);
+        if (!p) fail("out of memory allocating %zu bytes of AdamW moments", bytes);
+    }
+    memset(p + PIN_HEADER, 0, bytes);
+    *(int *)p = pinned;
+    return (float *)(p + PIN_HEADER);
+}
+static void pinned_moments_free(float *f) {
+    char *p = (char *)f - PIN_HEADER;
+    if (*(int *)p) CUDA_CHECK(cudaFreeHost(p));
+    else free(p);
+}
+static struct InstallPinnedMoments {
+    InstallPinnedMoments() { state_store_set_allocator(pinned_moments_alloc, pinned_moments_free); }
+} install_pinned_moments;
 
 static double gib(size_t bytes) { return bytes / 1073741824.0; }
 static double mib_(size_t bytes) { return bytes / 1048576.0; }
@@ -220,44 +250,9 @@ static void upload_params(Engine *e) {
     free(stage);
 }
 
-// Prints the memory plan and fails with one line if the device cannot hold it.
-static void plan_memory(const Engine *e, int B, int T, size_t slice_max) {
-    const ParamTable *t = &e->model->table;
-    const Config *cfg = e->cfg;
-    size_t P = t->num_params, C = e->c.channels;
-    size_t weights = P * sizeof(floatX);
-    size_t master = slice_max * sizeof(float);
-#ifdef ENABLE_FP32
-    master = 0;  // the fp32 weights are the master weights
-#endif
-    size_t moments = 2 * slice_max * sizeof(float), grads = slice_max * sizeof(float);
-    size_t acts = activation_bytes(&e->c, (size_t)B, (size_t)T);
-    size_t work = matmul_context_bytes(4 * (int)C) + layernorm_scratch_floats((int)C) * sizeof(float) +
-                  (GRAD_NORM_BLOCKS + 16) * sizeof(float) + (size_t)t->num_tensors * sizeof(OmgdSegment) +
-                  2 * (size_t)B * T * sizeof(int);
-    size_t parked = (P - slice_max) * (sizeof(float) * 2 + (master ? sizeof(float) : 0));
-    size_t need = weights + master + moments + grads + acts + work;
-    size_t full = weights + (master ? P * sizeof(float) : 0) + 3 * P * sizeof(float) + acts + work;
-    printf("memory plan (device, %s, omgd.mode %s): weights %.1f MiB | master %.1f MiB | moments %.1f MiB | "
-           "gradients %.1f MiB | activations %.1f MiB | workspace %.1f MiB | total %.1f MiB "
-           "(full AdamW: %.1f MiB); parked in host memory up to %.1f MiB\n",
-           PRECISION_NAME, cfg->omgd.mode, mib_(weights), mib_(master), mib_(moments), mib_(grads), mib_(acts),
-           mib_(work), mib_(need), mib_(full), mib_(parked));
-    size_t free_b, total_b;
-    CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-    // a margin for the CUDA context's own allocations and fragmentation
-    size_t margin = 256u << 20;
-    if (need + margin > free_b) {
-        size_t fixed = need - acts, per_row = activation_bytes(&e->c, 1, (size_t)T);
-        long long fit = free_b > fixed + margin ? (long long)((free_b - fixed - margin) / per_row) : 0;
-        fail("%s: this run needs about %.2f GiB of GPU memory (weights %.2f, master %.2f, moments %.2f, gradients %.2f, "
-             "activations %.2f, workspace %.2f) but %.2f GiB is free; train.batch_size %lld or less would fit%s",
-             cfg->source, gib(need), gib(weights), gib(master), gib(moments), gib(grads), gib(acts), gib(work), gib(free_b),
-             fit, fit == 0 ? " (none: use omgd.mode omgd with fewer omgd.active_layers, or a smaller model)" : "");
-    }
-}
-
-Engine *engine_create(GPT2 *model, Omgd *omgd, int B, int T, const Config *cfg) {
+// Prints the memory plan and fails with one line if the device (or, for
+// the parked state, the host) cannot hold it.
+void engine_plan(const GPT2 *model, const Omgd *omgd, int B, int T, const Config *cfg) {
     int devices = 0;
     if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0)
         fail("no CUDA device found: train_gpt2cu needs a GPU (the CPU trainer is ./train_gpt2)");
@@ -268,6 +263,49 @@ Engine *engine_create(GPT2 *model, Omgd *omgd, int B, int T, const Config *cfg) 
     if (!attention_head_size_supported(c->channels / c->num_heads))
         fail("%s: model.channels / model.heads = %d / %d = %d: the GPU attention kernels take head sizes 16, 32 and 64",
              cfg->source, c->channels, c->num_heads, c->channels / c->num_heads);
+    const ParamTable *t = &model->table;
+    size_t slice_max = max_slice_floats(omgd, t);
+    size_t P = t->num_params, C = c->channels;
+    size_t weights = P * sizeof(floatX);
+    size_t master = slice_max * sizeof(float);
+#ifdef ENABLE_FP32
+    master = 0;  // the fp32 weights are the master weights
+#endif
+    size_t moments = 2 * slice_max * sizeof(float), grads = slice_max * sizeof(float);
+    size_t acts = activation_bytes(c, (size_t)B, (size_t)T);
+    size_t work = matmul_context_bytes(4 * (int)C) + layernorm_scratch_floats((int)C) * sizeof(float) +
+                  (GRAD_NORM_BLOCKS + 16) * sizeof(float) + (size_t)t->num_tensors * sizeof(OmgdSegment) +
+                  2 * (size_t)B * T * sizeof(int);
+    size_t need = weights + master + moments + grads + acts + work;
+    size_t full = weights + (master ? P * sizeof(float) : 0) + 3 * P * sizeof(float) + acts + work;
+    // host: the fp32 weights (the parked master weights) and, over a run,
+    // the moments of every unit that has been active (state keep)
+    size_t host = P * sizeof(float) + (omgd->settings.state == STATE_KEEP ? 2 * P : 2 * slice_max) * sizeof(float);
+    printf("memory plan (GPU, %s, omgd.mode %s): weights %.1f MiB | master %.1f MiB | moments %.1f MiB | "
+           "gradients %.1f MiB | activations %.1f MiB | workspace %.1f MiB | total %.1f MiB "
+           "(full AdamW: %.1f MiB); host (pinned) up to %.1f MiB\n",
+           PRECISION_NAME, cfg->omgd.mode, mib_(weights), mib_(master), mib_(moments), mib_(grads), mib_(acts),
+           mib_(work), mib_(need), mib_(full), mib_(host));
+    size_t free_b, total_b;
+    CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    size_t margin = 256u << 20;  // the CUDA context's own allocations and fragmentation
+    if (need + margin > free_b) {
+        size_t fixed = need - acts, per_row = activation_bytes(c, 1, (size_t)T);
+        long long fit = free_b > fixed + margin ? (long long)((free_b - fixed - margin) / per_row) : 0;
+        fail("%s: this run needs about %.2f GiB of GPU memory (weights %.2f, master %.2f, moments %.2f, gradients %.2f, "
+             "activations %.2f, workspace %.2f) but %.2f GiB is free; train.batch_size %lld or less would fit%s",
+             cfg->source, gib(need), gib(weights), gib(master), gib(moments), gib(grads), gib(acts), gib(work),
+             gib(free_b), fit, fit == 0 ? " (none: use omgd.mode omgd with fewer omgd.active_layers, or a smaller model)" : "");
+    }
+    size_t host_avail = sysmem_available_bytes();
+    if (host_avail > 0 && host > host_avail)
+        fail("%s: the parked weights and optimizer state need up to %.2f GiB of host memory but %.2f GiB is available; "
+             "omgd.state reset keeps only the active blocks' moments",
+             cfg->source, gib(host), gib(host_avail));
+}
+
+Engine *engine_create(GPT2 *model, Omgd *omgd, int B, int T, const Config *cfg) {
+    const GPT2Config *c = &model->config;
     Engine *e = (Engine *)xcalloc(1, sizeof *e, "engine");
     e->model = model;
     e->omgd = omgd;
@@ -279,8 +317,6 @@ Engine *engine_create(GPT2 *model, Omgd *omgd, int B, int T, const Config *cfg) 
     CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
     snprintf(e->describe, sizeof e->describe, "CUDA %s on %s (sm_%d%d, %.1f GiB)", PRECISION_NAME, prop.name, prop.major,
              prop.minor, gib(prop.totalGlobalMem));
-    size_t slice_max = max_slice_floats(omgd, t);
-    plan_memory(e, B, T, slice_max);
 
     CUDA_CHECK(cudaStreamCreate(&e->stream));
     matmul_context_init(&e->mm, 4 * c->channels);

@@ -48,6 +48,7 @@ typedef struct {
     char on_nonfinite[8];         // skip | stop
     double spike_zscore;          // 0 = off
     int skip_spikes;              // bool
+    int plan_only;                // bool: print the memory plan, check it fits, exit
 } TrainConfig;
 
 typedef struct {

@@ -19,9 +19,12 @@
 
 typedef struct Engine Engine;
 
+// Prints what a run with micro-batch B x T will hold in memory and fails
+// with one line if it cannot fit. Needs only the shapes and the OMGD
+// settings: called before the weights are initialised or loaded.
+void engine_plan(const GPT2 *model, const Omgd *omgd, int B, int T, const Config *cfg);
 // Takes the loaded or initialised weights and optimizer state; B x T is the
-// training micro-batch (the largest batch it will see). Prints what the
-// run will hold in memory and fails with one line if it cannot fit.
+// training micro-batch (the largest batch it will see).
 Engine *engine_create(GPT2 *model, Omgd *omgd, int B, int T, const Config *cfg);
 void engine_free(Engine *e);
 // One line: the hardware and precision ("CPU fp32, 2 threads").

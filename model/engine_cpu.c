@@ -17,7 +17,8 @@ struct Engine {
     char describe[64];
 };
 
-Engine *engine_create(GPT2 *model, Omgd *omgd, int B, int T, const Config *cfg) {
+void engine_plan(const GPT2 *model, const Omgd *omgd, int B, int T, const Config *cfg) {
+    (void)omgd;  // the CPU plan is that of full AdamW (parking leaves state in place)
     const GPT2Config *shape = &model->config;
     size_t pbytes = model->table.num_params * sizeof(float);
     size_t abytes = gpt2_activation_bytes(shape, B, T);
@@ -32,6 +33,10 @@ Engine *engine_create(GPT2 *model, Omgd *omgd, int B, int T, const Config *cfg) 
              cfg->source, need / 1073741824.0, 4 * pbytes / 1073741824.0, abytes / 1073741824.0, avail / 1073741824.0,
              fit, fit == 0 ? " (none: the model alone is too large)" : "");
     }
+}
+
+Engine *engine_create(GPT2 *model, Omgd *omgd, int B, int T, const Config *cfg) {
+    (void)B, (void)T, (void)cfg;
     Engine *e = xcalloc(1, sizeof *e, "engine");
     e->model = model;
     e->omgd = omgd;

@@ -11,7 +11,7 @@
 typedef struct {
     long long start;         // index of its first element within this launch
     long long count;
-    long long param_offset;  // first element in the parameter / master buffers
+    long long param_offset;  // first element in the floatX parameter buffer
     long long grad_offset;   // first element in the gradient buffer
     long long state_offset;  // first element in the moment buffers
     long long master_offset; // first element in the fp32 master weights

@@ -7,6 +7,28 @@
 #include "comm/comm.h"
 #include "common/error.h"
 
+// Where moments live: the heap, unless an engine installs its own memory
+// (the GPU trainer: pinned host memory, so parked state moves fast).
+static StateAllocFn moments_alloc_fn;
+static StateFreeFn moments_free_fn;
+
+void state_store_set_allocator(StateAllocFn alloc, StateFreeFn release) {
+    moments_alloc_fn = alloc;
+    moments_free_fn = release;
+}
+
+// n floats, zeroed.
+static float *moments_alloc(size_t n) {
+    if (moments_alloc_fn) return moments_alloc_fn(n * sizeof(float));
+    return xcalloc(n, sizeof(float), "AdamW moments");
+}
+
+static void moments_free(float *p) {
+    if (!p) return;
+    if (moments_free_fn) moments_free_fn(p);
+    else free(p);
+}
+
 static size_t own_floats(const OptStateStore *s, int u) { return u < 0 ? s->always_own : s->unit_own[u]; }
 
 // Points m_of/v_of of the tensors of unit u (or of the always-active group,
@@ -80,15 +102,15 @@ void state_store_init_sharded(OptStateStore *s, const ParamTable *t, int tensor_
     s->resident = xcalloc((size_t)s->num_units, 1, "optimizer state");
     s->tensor_step = xcalloc((size_t)nt, sizeof(int64_t), "optimizer state");
     if (s->always_floats) {
-        s->always_mem = xcalloc(2 * s->always_own + 1, sizeof(float), "AdamW moments");
+        s->always_mem = moments_alloc(2 * s->always_own + 1);
         bind(s, -1, s->always_mem);
     }
 }
 
 void state_store_free(OptStateStore *s) {
-    for (int u = 0; u < s->num_units; u++) free(s->unit_mem[u]);
+    for (int u = 0; u < s->num_units; u++) moments_free(s->unit_mem[u]);
     free(s->unit_mem);
-    free(s->always_mem);
+    moments_free(s->always_mem);
     free(s->unit_of_tensor);
     free(s->unit_floats);
     free(s->unit_own);
@@ -102,7 +124,7 @@ void state_store_free(OptStateStore *s) {
 }
 
 static void drop_unit(OptStateStore *s, int u) {
-    free(s->unit_mem[u]);
+    moments_free(s->unit_mem[u]);
     s->unit_mem[u] = NULL;
     bind(s, u, NULL);
     for (int i = 0; i < s->table->num_tensors; i++)
@@ -113,7 +135,7 @@ void state_store_set_active(OptStateStore *s, const uint8_t *unit_active) {
     for (int u = 0; u < s->num_units; u++) {
         if (unit_active[u]) {
             if (!s->unit_mem[u]) {  // first time, or dropped by the reset policy
-                s->unit_mem[u] = xcalloc(2 * s->unit_own[u] + 1, sizeof(float), "AdamW moments");
+                s->unit_mem[u] = moments_alloc(2 * s->unit_own[u] + 1);
                 bind(s, u, s->unit_mem[u]);
             }
             s->resident[u] = 1;
@@ -177,7 +199,7 @@ void state_store_load(OptStateStore *s, StateReader *r) {
         uint64_t bytes = 2 * s->unit_own[u] * sizeof(float);
         if (has[u]) {
             if (!s->unit_mem[u]) {
-                s->unit_mem[u] = xmalloc(bytes + sizeof(float), "AdamW moments");
+                s->unit_mem[u] = moments_alloc(2 * s->unit_own[u] + 1);
                 bind(s, u, s->unit_mem[u]);
             }
             state_read_section(r, name, s->unit_mem[u], bytes);
@@ -232,7 +254,7 @@ void state_store_load_resharded(OptStateStore *s, StateReader *readers, int old_
         snprintf(name, sizeof name, "opt.unit%d", u);
         if (has[u]) {
             if (!s->unit_mem[u]) {
-                s->unit_mem[u] = xcalloc(2 * s->unit_own[u] + 1, sizeof(float), "AdamW moments");
+                s->unit_mem[u] = moments_alloc(2 * s->unit_own[u] + 1);
                 bind(s, u, s->unit_mem[u]);
             }
             gather_chunk(s, u, name, s->unit_mem[u], readers, old_ranks);

@@ -45,6 +45,13 @@ typedef struct {
     int64_t *tensor_step;   // per tensor: AdamW steps taken (bias correction)
 } OptStateStore;
 
+// Memory for moments: alloc returns `bytes` zeroed bytes or fails (fail()),
+// release frees them. NULL, NULL (the default): the heap. Install before
+// any store is created (the GPU trainer does, for pinned host memory).
+typedef float *(*StateAllocFn)(size_t bytes);
+typedef void (*StateFreeFn)(float *p);
+void state_store_set_allocator(StateAllocFn alloc, StateFreeFn release);
+
 // tensor_units: 0 = units are the transformer blocks (the embeddings and the
 // final LayerNorm are always active), 1 = every tensor is a unit.
 void state_store_init(OptStateStore *s, const ParamTable *t, int tensor_units, StatePolicy policy);

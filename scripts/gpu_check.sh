@@ -8,7 +8,7 @@
 #      the weights after 12 steps (scripts/compare_runs.py)
 #   3. a resumed GPU run against an uninterrupted one
 #   4. compute-sanitizer memcheck on the checks and on two trainer steps
-# then, with --bench, the benchmark (scripts/bench_gpu.sh).
+# then, with --bench, the benchmark (scripts/bench_gpu.py).
 #
 # Needs data/brown/ (scripts/prepare_data.sh makes it; carry it to the GPU
 # machine) and cJSON and OpenBLAS: where the machine lacks them, run
@@ -33,6 +33,15 @@ if ! echo '#include <cjson/cJSON.h>' | cc -E -x c - >/dev/null 2>&1; then
     MAKE_ARGS=(DEPS_ROOT="$PWD/.gpu_deps/root")
     export LD_LIBRARY_PATH="$PWD/.gpu_deps/root/usr/lib/x86_64-linux-gnu:$PWD/.gpu_deps/root/usr/lib/x86_64-linux-gnu/openblas-openmp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     echo "using cJSON and OpenBLAS from .gpu_deps/"
+fi
+# cuBLASLt: the toolkit's, or the nvidia-cublas Python package's
+if [ ! -e "${CUDA_HOME:-/usr/local/cuda}/lib64/libcublasLt.so" ] && ! ldconfig -p | grep -q 'libcublasLt.so '; then
+    root=$(python3 -c 'import nvidia.cublas as m; print(list(m.__path__)[0])' 2>/dev/null)
+    lib=$(ls "$root"/lib/libcublasLt.so.* 2>/dev/null | head -1)
+    [ -n "$lib" ] || { echo "error: no libcublasLt in the CUDA toolkit nor in the nvidia-cublas package"; exit 2; }
+    mkdir -p build/cublas && ln -sf "$lib" build/cublas/libcublasLt.so
+    MAKE_ARGS+=(CUBLAS_ROOT="$root" CUBLAS_LINKDIR="$PWD/build/cublas")
+    echo "using cuBLASLt from $root"
 fi
 rm -f build/gpu/check_* train_gpt2cu train_gpt2fp32cu
 if ! make -j"$(nproc)" train_gpt2 train_gpt2cu train_gpt2fp32cu gpu_checks "${MAKE_ARGS[@]}" >"$OUT_DIR/build.log" 2>&1; then
@@ -97,6 +106,16 @@ for p in fp32 bf16; do
     fi
 done
 
+# a CPU checkpoint (step 6) resumed by the fp32 GPU trainer: the same run
+d="$RUNS/cpu_to_gpu"
+cp -r "$RUNS/cpu" "$d"
+rm -f "$d"/model_00000012.bin "$d"/state_00000012.bin
+if ./train_gpt2fp32cu "${SMALL[@]}" --set output.dir="$d" --set output.resume=latest >"$d.out" 2>&1; then
+    scripts/compare_runs.py "$RUNS/cpu" "$d" --label cpu-gpu --loss-tol 1e-4 --norm-tol 1e-3 --param-tol 1e-5 || status=1
+else
+    echo "CPU checkpoint resumed on the GPU failed:"; tail -3 "$d.out"; status=1
+fi
+
 printf '\n== memory and speed of the small runs (from their logs)\n'
 for name in cpu fp32 bf16; do
     /usr/bin/env python3 - "$RUNS/$name/log.jsonl" "$name" <<'EOF'
@@ -129,7 +148,7 @@ memcheck train_gpt2cu ./train_gpt2cu "${SMALL[@]}" --set train.steps=2 --set omg
 
 if [ "${1:-}" = "--bench" ]; then
     printf '\n== benchmark\n'
-    scripts/bench_gpu.sh || status=1
+    python3 scripts/bench_gpu.py --confirm || status=1
 fi
 echo
 [ $status -eq 0 ] && echo "gpu check: all passed" || echo "gpu check: FAILURES above"

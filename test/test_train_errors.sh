@@ -37,4 +37,12 @@ expect_error "init_from with a different shape" "model.channels" \
     $T "${TINY[@]}" --set model.channels=64 --set model.init_from="$SCRATCH/keep.bin" --set output.dir="$SCRATCH/r5"
 expect_error "init_from not a model file" "$SCRATCH/junk_train_000.bin" \
     $T "${TINY[@]}" --set model.init_from="$SCRATCH/junk_train_000.bin" --set output.dir="$SCRATCH/r6"
+
+# train.plan_only: prints the plan, trains nothing; a run too large for
+# memory is refused before its weights are initialised, naming a batch size
+out="$($T "${TINY[@]}" --set train.plan_only=true --set output.dir="$SCRATCH/plan" 2>&1)"; rc=$?
+check "train.plan_only prints the memory plan and exits 0 without training" "exit $rc: $(tail -2 <<<"$out")" \
+    bash -c '[ '$rc' -eq 0 ] && grep -q "^memory at start" <<<"$1" && grep -q "plan_only" <<<"$1" && ! grep -q "^step" <<<"$1" && ! ls "$2"/model_*.bin >/dev/null 2>&1' _ "$out" "$SCRATCH/plan"
+expect_error "a run that cannot fit in memory" "train.batch_size" \
+    $T "${TINY[@]}" --set model.depth=2 --set model.channels=12288 --set model.heads=96 --set output.dir="$SCRATCH/r7"
 finish
