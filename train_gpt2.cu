@@ -13,12 +13,11 @@
 //     period): fp32 gradients, master weights and AdamW moments, packed in
 //     table order ("slice layout");
 //   - the activations of one micro-batch.
-// At a new period the slice's master weights and moments go back to the
-// host (parked state: host memory, the model's fp32 weights pinned) and the
-// next slice's come up (parked moments are in pinned host memory; the
-// transfers are synchronous, not yet overlapped with compute). The
-// backward pass launches no weight- or bias-gradient work for frozen
-// tensors.
+// At a new period the leaving blocks' master weights and moments go to
+// pinned host memory and the arriving blocks' come up, on a copy stream
+// that overlaps the step's forward and backward passes
+// (omgd/device_slice.cuh). The backward pass launches no weight- or
+// bias-gradient work for frozen tensors.
 #include <cuda_runtime.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,6 +31,7 @@
 #include "kernels/grad_norm.cuh"
 #include "kernels/layernorm.cuh"
 #include "kernels/matmul.cuh"
+#include "omgd/device_slice.cuh"
 #include "omgd/omgd_update.cuh"
 extern "C" {
 #include "common/rng.h"
@@ -39,8 +39,6 @@ extern "C" {
 #include "model/cpu_layers.h"
 #include "model/engine.h"
 }
-
-#define NOT_ON_DEVICE ((size_t)-1)
 
 // Activations of one forward pass for (B, T), and the backward pass's
 // scratch; floatX unless marked fp32. Per-layer arrays hold L slices.
@@ -60,10 +58,7 @@ struct Engine {
     cudaStream_t stream;
     MatmulContext mm;
     floatX *params;             // every parameter, the table's layout
-    // the active slice, packed in table order
-    size_t *slice_off;          // per tensor: offset in the slice, NOT_ON_DEVICE when frozen
-    size_t slice_floats;
-    float *grads, *master, *m, *v;  // master: bf16 build only (fp32: params is the master)
+    DeviceSlice slice;          // gradients, master weights and moments of the active slice
     OmgdSegment *seg_host, *seg_dev;
     // activations
     DeviceActs a;
@@ -170,78 +165,6 @@ static void update_peak(Engine *e) {
     if (total_b - free_b > e->peak_bytes) e->peak_bytes = total_b - free_b;
 }
 
-#ifndef ENABLE_FP32
-static const float *host_param(const Engine *e, int i) { return e->model->params + e->model->table.tensors[i].offset; }
-#endif
-
-// Copies the active slice's master weights and moments to the host (the
-// host GPT2 and the state store), for every tensor on the device whose
-// host state still exists (the reset policy drops a leaving unit's moments).
-static void slice_to_host(Engine *e) {
-    const ParamTable *t = &e->model->table;
-    const OptStateStore *st = &e->omgd->store;
-    CUDA_CHECK(cudaStreamSynchronize(e->stream));
-    for (int i = 0; i < t->num_tensors; i++) {
-        size_t off = e->slice_off[i];
-        if (off == NOT_ON_DEVICE) continue;
-        const ParamTensor *p = &t->tensors[i];
-        size_t bytes = p->numel * sizeof(float);
-#ifdef ENABLE_FP32
-        CUDA_CHECK(cudaMemcpy(e->model->params + p->offset, e->params + p->offset, bytes, cudaMemcpyDeviceToHost));
-#else
-        CUDA_CHECK(cudaMemcpy(e->model->params + p->offset, e->master + off, bytes, cudaMemcpyDeviceToHost));
-#endif
-        if (st->m_of[i]) {
-            CUDA_CHECK(cudaMemcpy(st->m_of[i], e->m + off, bytes, cudaMemcpyDeviceToHost));
-            CUDA_CHECK(cudaMemcpy(st->v_of[i], e->v + off, bytes, cudaMemcpyDeviceToHost));
-        }
-    }
-}
-
-static void free_slice(Engine *e) {
-    CUDA_CHECK(cudaFree(e->grads));
-    CUDA_CHECK(cudaFree(e->master));
-    CUDA_CHECK(cudaFree(e->m));
-    CUDA_CHECK(cudaFree(e->v));
-    e->grads = e->master = e->m = e->v = NULL;
-}
-
-// Makes the device slice follow omgd->trainable: the old slice's state goes
-// to the host, buffers are sized for the new slice, its state comes up.
-static void move_slice(Engine *e) {
-    const ParamTable *t = &e->model->table;
-    const OptStateStore *st = &e->omgd->store;
-    slice_to_host(e);
-    size_t total = 0;
-    for (int i = 0; i < t->num_tensors; i++) {
-        e->slice_off[i] = e->omgd->trainable[i] ? total : NOT_ON_DEVICE;
-        if (e->omgd->trainable[i]) total += t->tensors[i].numel;
-    }
-    if (total != e->slice_floats) {  // only the active slice is held: reallocate at its size
-        free_slice(e);
-        size_t bytes = (total ? total : 1) * sizeof(float);
-        CUDA_CHECK(cudaMalloc((void **)&e->grads, bytes));
-        CUDA_CHECK(cudaMalloc((void **)&e->m, bytes));
-        CUDA_CHECK(cudaMalloc((void **)&e->v, bytes));
-#ifndef ENABLE_FP32
-        CUDA_CHECK(cudaMalloc((void **)&e->master, bytes));
-#endif
-        e->slice_floats = total;
-    }
-    for (int i = 0; i < t->num_tensors; i++) {
-        size_t off = e->slice_off[i];
-        if (off == NOT_ON_DEVICE) continue;
-        size_t bytes = t->tensors[i].numel * sizeof(float);
-        if (!st->m_of[i]) fail("internal: tensor %s is active but has no optimizer state", t->tensors[i].name);
-#ifndef ENABLE_FP32
-        CUDA_CHECK(cudaMemcpy(e->master + off, host_param(e, i), bytes, cudaMemcpyHostToDevice));
-#endif
-        CUDA_CHECK(cudaMemcpy(e->m + off, st->m_of[i], bytes, cudaMemcpyHostToDevice));
-        CUDA_CHECK(cudaMemcpy(e->v + off, st->v_of[i], bytes, cudaMemcpyHostToDevice));
-    }
-    update_peak(e);
-}
-
 static void upload_params(Engine *e) {
     size_t n = e->model->table.num_params;
     floatX *stage = (floatX *)xmalloc(n * sizeof(floatX), "weights staging");
@@ -325,8 +248,7 @@ Engine *engine_create(GPT2 *model, Omgd *omgd, int B, int T, const Config *cfg) 
     // the host weights are the parked master weights: pinned, for fast transfers
     e->params_pinned = cudaHostRegister(model->params, t->num_params * sizeof(float), cudaHostRegisterDefault) == cudaSuccess;
     if (!e->params_pinned) (void)cudaGetLastError();  // pageable transfers still work
-    e->slice_off = (size_t *)xmalloc((size_t)t->num_tensors * sizeof(size_t), "slice layout");
-    for (int i = 0; i < t->num_tensors; i++) e->slice_off[i] = NOT_ON_DEVICE;
+    device_slice_init(&e->slice, model, omgd, e->params, e->stream);
     e->seg_host = (OmgdSegment *)xmalloc((size_t)t->num_tensors * sizeof(OmgdSegment), "update segments");
     CUDA_CHECK(cudaMalloc((void **)&e->seg_dev, (size_t)t->num_tensors * sizeof(OmgdSegment)));
     size_t nf, nx = layout_acts(&e->a, NULL, NULL, c, (size_t)B, (size_t)T, &nf);
@@ -347,7 +269,7 @@ void engine_free(Engine *e) {
     if (!e) return;
     CUDA_CHECK(cudaStreamSynchronize(e->stream));
     if (e->params_pinned) CUDA_CHECK(cudaHostUnregister(e->model->params));
-    free_slice(e);
+    device_slice_free(&e->slice);
     CUDA_CHECK(cudaFree(e->params));
     CUDA_CHECK(cudaFree(e->seg_dev));
     CUDA_CHECK(cudaFree(e->act_x));
@@ -361,7 +283,6 @@ void engine_free(Engine *e) {
     CUDA_CHECK(cudaFree(e->ln_scratch));
     matmul_context_free(&e->mm);
     CUDA_CHECK(cudaStreamDestroy(e->stream));
-    free(e->slice_off);
     free(e->seg_host);
     free(e);
 }
@@ -370,16 +291,13 @@ const char *engine_describe(const Engine *e) { return e->describe; }
 
 int engine_begin_step(Engine *e, int64_t step, int64_t epoch) {
     int switched = omgd_begin_step(e->omgd, e->model, step, epoch);
-    const ParamTable *t = &e->model->table;
-    int differs = 0;  // a new period, the first step, or a resumed mask
-    for (int i = 0; i < t->num_tensors && !differs; i++)
-        differs = (e->slice_off[i] != NOT_ON_DEVICE) != (e->omgd->trainable[i] != 0);
-    if (differs) move_slice(e);
+    device_slice_follow(&e->slice);  // a new period, the first step, or a resumed mask
+    update_peak(e);
     return switched;
 }
 
 void engine_zero_grad(Engine *e) {
-    CUDA_CHECK(cudaMemsetAsync(e->grads, 0, (e->slice_floats ? e->slice_floats : 1) * sizeof(float), e->stream));
+    CUDA_CHECK(cudaMemsetAsync(e->slice.grads, 0, (e->slice.floats ? e->slice.floats : 1) * sizeof(float), e->stream));
 }
 
 // Weight of tensor `kind` of block l on the device; its gradient (NULL when frozen).
@@ -387,8 +305,8 @@ static floatX *W(const Engine *e, int kind, int l) {
     return e->params + e->model->table.tensors[param_index(&e->model->table, kind, l)].offset;
 }
 static float *G(const Engine *e, int kind, int l) {
-    size_t off = e->slice_off[param_index(&e->model->table, kind, l)];
-    return off == NOT_ON_DEVICE ? NULL : e->grads + off;
+    size_t off = e->slice.off[param_index(&e->model->table, kind, l)];
+    return off == NOT_ON_DEVICE ? NULL : e->slice.grads + off;
 }
 
 float engine_forward(Engine *e, const int *inputs, const int *targets, int B, int T) {
@@ -484,8 +402,8 @@ void engine_backward(Engine *e, float loss_scale) {
 
 float engine_reduce_gradients(Engine *e) {
     float ss = 0.0f;
-    if (e->slice_floats) {
-        sum_squares_gpu(e->norm_out, e->norm_partial, e->grads, (long long)e->slice_floats, e->stream);
+    if (e->slice.floats) {
+        sum_squares_gpu(e->norm_out, e->norm_partial, e->slice.grads, (long long)e->slice.floats, e->stream);
         CUDA_CHECK(cudaMemcpyAsync(&ss, e->norm_out, sizeof(float), cudaMemcpyDeviceToHost, e->stream));
         CUDA_CHECK(cudaStreamSynchronize(e->stream));
     }
@@ -507,7 +425,7 @@ void engine_apply_update(Engine *e, const AdamWHyper *h, float grad_clip, float 
         int64_t k_step = ++st->tensor_step[i];
         const ParamTensor *p = &t->tensors[i];
         AdamWScalars k = adamw_scalars(h, k_step, p->decay, st->unit_of_tensor[i] >= 0 ? clip * pool : clip);
-        long long off = (long long)e->slice_off[i];
+        long long off = (long long)e->slice.off[i];
         OmgdSegment sg;
         sg.start = total;
         sg.count = (long long)p->numel;
@@ -527,20 +445,21 @@ void engine_apply_update(Engine *e, const AdamWHyper *h, float grad_clip, float 
         total += sg.count;
     }
     if (nseg == 0) return;
+    device_slice_wait(&e->slice);  // the period switch's copies into the slice
     CUDA_CHECK(cudaMemcpyAsync(e->seg_dev, e->seg_host, (size_t)nseg * sizeof(OmgdSegment), cudaMemcpyHostToDevice,
                                e->stream));
 #ifdef ENABLE_FP32
     float *master = (float *)e->params;
 #else
-    float *master = e->master;
+    float *master = e->slice.master;
 #endif
     uint64_t seed = rng_derive(e->cfg->model.seed, 0xB16B00B5ull + (uint64_t)step);  // stochastic rounding
-    omgd_adamw_update_gpu(master, e->params, e->grads, e->m, e->v, e->seg_dev, nseg, total, h->lr, h->beta1, h->beta2,
+    omgd_adamw_update_gpu(master, e->params, e->slice.grads, e->slice.m, e->slice.v, e->seg_dev, nseg, total, h->lr, h->beta1, h->beta2,
                           h->eps, seed, e->stream);
     CUDA_CHECK(cudaStreamSynchronize(e->stream));  // seg_host is rewritten next step
 }
 
-void engine_sync_host(Engine *e) { slice_to_host(e); }
+void engine_sync_host(Engine *e) { device_slice_to_host(&e->slice); }
 
 void engine_next_token_probs(Engine *e, const int *tokens, int len, float *probs) {
     const GPT2Config *c = &e->c;
@@ -557,7 +476,7 @@ void engine_next_token_probs(Engine *e, const int *tokens, int len, float *probs
 }
 
 OmgdMemory engine_memory(const Engine *e) {
-    size_t P = e->model->table.num_params, S = e->slice_floats;
+    size_t P = e->model->table.num_params, S = e->slice.floats;
     OmgdMemory m;
     m.params = P * sizeof(floatX);
     m.grads = S * sizeof(float);

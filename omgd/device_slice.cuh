@@ -1,0 +1,263 @@
+// The active slice on the GPU: fp32 gradients, master weights (bf16 build
+// only: the fp32 build's weights are the master) and AdamW moments of the
+// tensors that are trainable this period, one buffer each in "slice
+// layout". Everything else of the optimizer lives on the host: the host
+// GPT2's fp32 weights are the parked master weights and the state store
+// (omgd/state_store.h) holds the parked moments, both in pinned memory.
+//
+// Block units (omgd, lisa, none): the slice is the always-active group
+// followed by slots of one block each; a block keeps its slot while it stays
+// active. At a period switch the leaving blocks' state is copied to the host
+// and the arriving blocks' state to their slots on a copy stream, while the
+// step's forward and backward passes run (they need neither); the update
+// kernel waits for the copies (device_slice_wait). Tensor units
+// (omgd_tensor, tensors of many sizes): the slice is repacked and copied
+// synchronously at each switch.
+#ifndef OMGD_DEVICE_SLICE_CUH
+#define OMGD_DEVICE_SLICE_CUH
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/common.cuh"
+extern "C" {
+#include "omgd/omgd.h"
+}
+
+#define NOT_ON_DEVICE ((size_t)-1)
+
+typedef struct {
+    GPT2 *host;              // host weights: the parked fp32 master weights
+    Omgd *omgd;              // mask, trainable tensors, state store (parked moments)
+    floatX *params;          // device weights of the whole model
+    size_t *off;             // per tensor: its offset in the slice, NOT_ON_DEVICE when frozen
+    size_t floats;           // slice capacity
+    float *grads, *master, *m, *v;
+    int slots_mode;          // block units: fixed slots
+    int nslots, *unit_slot;  // slots allocated; per unit its slot or -1
+    size_t unit_size, always_size;
+    cudaStream_t compute, copy;
+    cudaEvent_t compute_done, ready;
+    int pending;             // copies issued that the update has not waited for
+} DeviceSlice;
+
+static inline void device_slice_init(DeviceSlice *s, GPT2 *host, Omgd *omgd, floatX *params, cudaStream_t compute) {
+    memset(s, 0, sizeof *s);
+    s->host = host;
+    s->omgd = omgd;
+    s->params = params;
+    s->compute = compute;
+    const ParamTable *t = &host->table;
+    s->off = (size_t *)xmalloc((size_t)t->num_tensors * sizeof(size_t), "slice layout");
+    for (int i = 0; i < t->num_tensors; i++) s->off[i] = NOT_ON_DEVICE;
+    const OptStateStore *st = &omgd->store;
+    s->slots_mode = !omgd->tensor_units;
+    s->unit_slot = (int *)xmalloc((size_t)st->num_units * sizeof(int), "slice slots");
+    for (int u = 0; u < st->num_units; u++) s->unit_slot[u] = -1;
+    s->always_size = st->always_floats;
+    s->unit_size = st->num_units > 0 ? st->unit_floats[0] : 0;
+    for (int u = 0; u < st->num_units; u++)  // GPT-2 blocks are all alike; anything else repacks
+        if (st->unit_floats[u] != s->unit_size) s->slots_mode = 0;
+    CUDA_CHECK(cudaStreamCreateWithFlags(&s->copy, cudaStreamNonBlocking));
+    CUDA_CHECK(cudaEventCreateWithFlags(&s->compute_done, cudaEventDisableTiming));
+    CUDA_CHECK(cudaEventCreateWithFlags(&s->ready, cudaEventDisableTiming));
+}
+
+static inline void device_slice_release_buffers(DeviceSlice *s) {
+    CUDA_CHECK(cudaFree(s->grads));
+    CUDA_CHECK(cudaFree(s->master));
+    CUDA_CHECK(cudaFree(s->m));
+    CUDA_CHECK(cudaFree(s->v));
+    s->grads = s->master = s->m = s->v = NULL;
+    s->floats = 0;
+}
+
+static inline void device_slice_alloc(DeviceSlice *s, size_t floats) {
+    device_slice_release_buffers(s);
+    size_t bytes = (floats ? floats : 1) * sizeof(float);
+    CUDA_CHECK(cudaMalloc((void **)&s->grads, bytes));
+    CUDA_CHECK(cudaMalloc((void **)&s->m, bytes));
+    CUDA_CHECK(cudaMalloc((void **)&s->v, bytes));
+#ifndef ENABLE_FP32
+    CUDA_CHECK(cudaMalloc((void **)&s->master, bytes));
+#endif
+    s->floats = floats;
+}
+
+// The fp32 master weight of tensor i on the device (its slice copy; the
+// fp32 build: the weights themselves).
+static inline float *device_slice_master(const DeviceSlice *s, int i) {
+#ifdef ENABLE_FP32
+    return (float *)s->params + s->host->table.tensors[i].offset;
+#else
+    return s->master + s->off[i];
+#endif
+}
+
+// Enqueues tensor i's master weight and moments device -> host (moments
+// only where the host still keeps them: the reset policy drops a leaving
+// unit's).
+static inline void tensor_to_host(DeviceSlice *s, int i, cudaStream_t st) {
+    const ParamTensor *p = &s->host->table.tensors[i];
+    const OptStateStore *store = &s->omgd->store;
+    size_t bytes = p->numel * sizeof(float);
+    CUDA_CHECK(cudaMemcpyAsync(s->host->params + p->offset, device_slice_master(s, i), bytes, cudaMemcpyDeviceToHost, st));
+    if (store->m_of[i]) {
+        CUDA_CHECK(cudaMemcpyAsync(store->m_of[i], s->m + s->off[i], bytes, cudaMemcpyDeviceToHost, st));
+        CUDA_CHECK(cudaMemcpyAsync(store->v_of[i], s->v + s->off[i], bytes, cudaMemcpyDeviceToHost, st));
+    }
+}
+
+// Enqueues tensor i's master weight (bf16 build) and moments host -> device.
+static inline void tensor_to_device(DeviceSlice *s, int i, cudaStream_t st) {
+    const ParamTensor *p = &s->host->table.tensors[i];
+    const OptStateStore *store = &s->omgd->store;
+    size_t bytes = p->numel * sizeof(float);
+    if (!store->m_of[i]) fail("internal: tensor %s is active but has no optimizer state", p->name);
+#ifndef ENABLE_FP32
+    CUDA_CHECK(cudaMemcpyAsync(s->master + s->off[i], s->host->params + p->offset, bytes, cudaMemcpyHostToDevice, st));
+#endif
+    CUDA_CHECK(cudaMemcpyAsync(s->m + s->off[i], store->m_of[i], bytes, cudaMemcpyHostToDevice, st));
+    CUDA_CHECK(cudaMemcpyAsync(s->v + s->off[i], store->v_of[i], bytes, cudaMemcpyHostToDevice, st));
+}
+
+// Makes the host model and state store current: every tensor on the device
+// goes to the host (synchronously).
+static inline void device_slice_to_host(DeviceSlice *s) {
+    CUDA_CHECK(cudaStreamSynchronize(s->copy));
+    CUDA_CHECK(cudaStreamSynchronize(s->compute));
+    const ParamTable *t = &s->host->table;
+    for (int i = 0; i < t->num_tensors; i++)
+        if (s->off[i] != NOT_ON_DEVICE) tensor_to_host(s, i, s->compute);
+    CUDA_CHECK(cudaStreamSynchronize(s->compute));
+}
+
+// Whether the tensors on the device differ from the trainable ones.
+static inline int device_slice_differs(const DeviceSlice *s) {
+    const ParamTable *t = &s->host->table;
+    for (int i = 0; i < t->num_tensors; i++)
+        if ((s->off[i] != NOT_ON_DEVICE) != (s->omgd->trainable[i] != 0)) return 1;
+    return 0;
+}
+
+// Slice offsets from the slot of each unit (slots mode).
+static inline void set_slot_offsets(DeviceSlice *s) {
+    const ParamTable *t = &s->host->table;
+    const OptStateStore *st = &s->omgd->store;
+    for (int i = 0; i < t->num_tensors; i++) {
+        int u = st->unit_of_tensor[i];
+        const ParamTensor *p = &t->tensors[i];
+        if (u < 0) s->off[i] = p->offset;  // the always-active group is [0, always_size) in both layouts
+        else if (s->unit_slot[u] < 0) s->off[i] = NOT_ON_DEVICE;
+        else s->off[i] = s->always_size + (size_t)s->unit_slot[u] * s->unit_size + (p->offset - t->block_offset[u]);
+    }
+}
+
+// Synchronous (re)placement: everything on the device goes to the host,
+// buffers are sized for the new slice, the trainable tensors come up.
+static inline void repack(DeviceSlice *s, int nslots) {
+    const ParamTable *t = &s->host->table;
+    const Omgd *o = s->omgd;
+    device_slice_to_host(s);
+    size_t floats;
+    if (s->slots_mode) {
+        floats = s->always_size + (size_t)nslots * s->unit_size;
+        int next = 0;
+        for (int u = 0; u < o->settings.mask.num_units; u++) s->unit_slot[u] = o->unit_active[u] ? next++ : -1;
+        s->nslots = nslots;
+        set_slot_offsets(s);
+    } else {
+        floats = 0;
+        for (int i = 0; i < t->num_tensors; i++) {
+            s->off[i] = o->trainable[i] ? floats : NOT_ON_DEVICE;
+            if (o->trainable[i]) floats += t->tensors[i].numel;
+        }
+    }
+    if (floats != s->floats || !s->grads) device_slice_alloc(s, floats);  // only the active slice is held
+    for (int i = 0; i < t->num_tensors; i++)
+        if (s->off[i] != NOT_ON_DEVICE) tensor_to_device(s, i, s->compute);
+    CUDA_CHECK(cudaStreamSynchronize(s->compute));
+}
+
+// Swaps blocks in their slots on the copy stream (slots mode, the number of
+// slots unchanged): leaving blocks down, then arriving blocks up into the
+// freed slots (one stream: in that order). A block that stays keeps its slot
+// and its data; the always-active group never moves.
+static inline void swap_slots(DeviceSlice *s) {
+    const ParamTable *t = &s->host->table;
+    const Omgd *o = s->omgd;
+    const OptStateStore *st = &o->store;
+    int nu = o->settings.mask.num_units;
+    // the previous update has finished before its results are copied
+    CUDA_CHECK(cudaEventRecord(s->compute_done, s->compute));
+    CUDA_CHECK(cudaStreamWaitEvent(s->copy, s->compute_done, 0));
+    uint8_t *used = (uint8_t *)xcalloc((size_t)s->nslots, 1, "slice slots");
+    uint8_t *arriving = (uint8_t *)xcalloc((size_t)nu, 1, "slice slots");
+    for (int u = 0; u < nu; u++) {
+        if (s->unit_slot[u] < 0) continue;
+        if (o->unit_active[u]) {
+            used[s->unit_slot[u]] = 1;
+            continue;
+        }
+        for (int i = 0; i < t->num_tensors; i++)  // leaving: with the old offsets
+            if (st->unit_of_tensor[i] == u) tensor_to_host(s, i, s->copy);
+        s->unit_slot[u] = -1;
+    }
+    for (int u = 0; u < nu; u++) {
+        if (!o->unit_active[u] || s->unit_slot[u] >= 0) continue;
+        int slot = 0;
+        while (slot < s->nslots && used[slot]) slot++;
+        if (slot == s->nslots) fail("internal: more active blocks than slots (%d)", s->nslots);
+        used[slot] = 1;
+        s->unit_slot[u] = slot;
+        arriving[u] = 1;
+    }
+    set_slot_offsets(s);
+    for (int i = 0; i < t->num_tensors; i++) {
+        int u = st->unit_of_tensor[i];
+        if (u >= 0 && arriving[u]) tensor_to_device(s, i, s->copy);
+    }
+    CUDA_CHECK(cudaEventRecord(s->ready, s->copy));
+    s->pending = 1;
+    free(used);
+    free(arriving);
+}
+
+// After omgd_begin_step: makes the device slice follow the mask (nothing
+// to do unless the trainable tensors changed).
+static inline void device_slice_follow(DeviceSlice *s) {
+    if (!device_slice_differs(s)) return;
+    const Omgd *o = s->omgd;
+    if (!s->slots_mode) {
+        repack(s, 0);
+        return;
+    }
+    int nu = o->settings.mask.num_units, active = 0;
+    for (int u = 0; u < nu; u++) active += o->unit_active[u] != 0;
+    // gamma slots while masking; every block in warmup and mode none
+    int target = mask_is_masking(&o->schedule) ? o->settings.mask.gamma : nu;
+    if (target > nu) target = nu;
+    if (target < active) target = active;
+    if (!s->grads || target != s->nslots) repack(s, target);
+    else swap_slots(s);
+}
+
+// Before the update kernel: the compute stream waits for the switch's copies.
+static inline void device_slice_wait(DeviceSlice *s) {
+    if (!s->pending) return;
+    CUDA_CHECK(cudaStreamWaitEvent(s->compute, s->ready, 0));
+    s->pending = 0;
+}
+
+static inline void device_slice_free(DeviceSlice *s) {
+    CUDA_CHECK(cudaStreamSynchronize(s->copy));
+    CUDA_CHECK(cudaStreamSynchronize(s->compute));
+    device_slice_release_buffers(s);
+    CUDA_CHECK(cudaStreamDestroy(s->copy));
+    CUDA_CHECK(cudaEventDestroy(s->compute_done));
+    CUDA_CHECK(cudaEventDestroy(s->ready));
+    free(s->off);
+    free(s->unit_slot);
+}
+
+#endif
