@@ -71,3 +71,14 @@ train_gpt2cu: $(BUILD)/gpu/train_gpt2.o $(GPU_HOST_OBJ)
 	$(NVCC) $(NVCC_FLAGS) -o $@ $< $(GPU_TRAINER_LIBS)
 train_gpt2fp32cu: $(BUILD)/gpu/train_gpt2_fp32.o $(GPU_HOST_OBJ)
 	$(NVCC) $(NVCC_FLAGS) -o $@ $< $(GPU_TRAINER_LIBS)
+
+# The device slice's bookkeeping on the CPU (CUDA calls replaced by host
+# stand-ins): run by test/test_device_slice.sh, no GPU needed.
+SLICE_TEST_OBJ = $(filter-out $(BUILD)/gpu_host/train_gpt2.o,$(GPU_HOST_OBJ))
+SLICE_TEST_LIBS = $(SLICE_TEST_OBJ) $(NVCC_DEPS) -lcjson -Xcompiler -fopenmp $(NVCC_BLAS) -lm
+$(BUILD)/gpu/test_device_slice: test/host/test_device_slice.cu omgd/device_slice.cuh $(KERNEL_HEADERS) $(SLICE_TEST_OBJ)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCC_FLAGS) -o $@ $< $(SLICE_TEST_LIBS)
+$(BUILD)/gpu/test_device_slice_fp32: test/host/test_device_slice.cu omgd/device_slice.cuh $(KERNEL_HEADERS) $(SLICE_TEST_OBJ)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCC_FLAGS) -DENABLE_FP32 -o $@ $< $(SLICE_TEST_LIBS)

@@ -1,0 +1,200 @@
+// The bookkeeping of omgd/device_slice.cuh (slots, offsets, which state
+// goes down and comes up at a period switch) on the CPU, without a GPU: the
+// CUDA runtime calls it makes are replaced by host stand-ins (memory is
+// host memory, copies are memcpy, streams and events do nothing), so the
+// asynchronous ordering is not tested here (scripts/gpu_check.sh does that
+// on a GPU) but every offset and every transfer is.
+//
+// Two copies of a small model and its OMGD state follow the same schedule:
+// the reference trains on the host (each trainable tensor's weights and
+// moments get a step- and element-dependent increment, its step count
+// advances); the other does the same increments through the device slice.
+// After every period switch and at the end, the device side is synced to the
+// host and must equal the reference bit for bit. Built in bf16 and fp32
+// layouts (-DENABLE_FP32: the device weights are the master weights).
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/common.cuh"
+
+// ---- host stand-ins for the CUDA runtime calls of device_slice.cuh
+static cudaError_t host_malloc(void **p, size_t n) {
+    *p = malloc(n);
+    return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+static cudaError_t host_free(void *p) {
+    free(p);
+    return cudaSuccess;
+}
+static cudaError_t host_copy(void *dst, const void *src, size_t n, cudaMemcpyKind, cudaStream_t) {
+    memcpy(dst, src, n);
+    return cudaSuccess;
+}
+static int fake_handles;
+static cudaError_t host_stream_create(cudaStream_t *s, unsigned) {
+    *s = (cudaStream_t)(uintptr_t)(++fake_handles);
+    return cudaSuccess;
+}
+static cudaError_t host_event_create(cudaEvent_t *e, unsigned) {
+    *e = (cudaEvent_t)(uintptr_t)(++fake_handles);
+    return cudaSuccess;
+}
+static cudaError_t host_nothing_stream(cudaStream_t) { return cudaSuccess; }
+static cudaError_t host_nothing_event(cudaEvent_t) { return cudaSuccess; }
+static cudaError_t host_record(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
+static cudaError_t host_wait(cudaStream_t, cudaEvent_t, unsigned) { return cudaSuccess; }
+#define cudaMalloc host_malloc
+#define cudaFree host_free
+#define cudaMemcpyAsync host_copy
+#define cudaStreamCreateWithFlags host_stream_create
+#define cudaEventCreateWithFlags host_event_create
+#define cudaStreamSynchronize host_nothing_stream
+#define cudaStreamDestroy host_nothing_stream
+#define cudaEventDestroy host_nothing_event
+#define cudaEventRecord host_record
+#define cudaStreamWaitEvent host_wait
+
+#include "omgd/device_slice.cuh"
+
+static int failures = 0;
+static void check(int cond, const char *name, const char *why) {
+    if (cond) printf("ok - %s (%s)\n", name, PRECISION_NAME);
+    else printf("not ok - %s (%s): %s\n", name, PRECISION_NAME, why), failures++;
+}
+
+// The increment one step makes to element j of tensor i (exact in fp32).
+static float bump(int step, int i, size_t j) { return (float)((step * 7 + i * 3 + (int)(j % 5)) % 11) * 0.125f; }
+
+typedef struct {
+    GPT2 model;
+    Omgd omgd;
+} Side;
+
+static void side_init(Side *s, const OmgdSettings *os) {
+    GPT2Config c = {16, 50, 64, 6, 2, 8};  // maxT, V, Vp, L, NH, C
+    gpt2_build(&s->model, &c);
+    gpt2_init_random(&s->model, 1);
+    omgd_init(&s->omgd, os, &s->model.table);
+}
+
+static void side_free(Side *s) {
+    omgd_free(&s->omgd);
+    gpt2_free(&s->model);
+}
+
+// Host reference: one step of increments on the trainable tensors.
+static void host_step(Side *s, int step) {
+    const ParamTable *t = &s->model.table;
+    OptStateStore *st = &s->omgd.store;
+    for (int i = 0; i < t->num_tensors; i++) {
+        if (!s->omgd.trainable[i]) continue;
+        st->tensor_step[i]++;
+        const ParamTensor *p = &t->tensors[i];
+        for (size_t j = 0; j < p->numel; j++) {
+            s->model.params[p->offset + j] += bump(step, i, j);
+            st->m_of[i][j] += bump(step + 1, i, j);
+            st->v_of[i][j] += bump(step + 2, i, j);
+        }
+    }
+}
+
+// The same through the device slice.
+static void device_step(Side *s, DeviceSlice *d, int step) {
+    const ParamTable *t = &s->model.table;
+    OptStateStore *st = &s->omgd.store;
+    for (int i = 0; i < t->num_tensors; i++) {
+        if (!s->omgd.trainable[i]) continue;
+        st->tensor_step[i]++;
+        const ParamTensor *p = &t->tensors[i];
+        float *w = device_slice_master(d, i), *m = d->m + d->off[i], *v = d->v + d->off[i];
+        for (size_t j = 0; j < p->numel; j++) {
+            w[j] += bump(step, i, j);
+            m[j] += bump(step + 1, i, j);
+            v[j] += bump(step + 2, i, j);
+        }
+    }
+}
+
+static int same_state(const Side *a, const Side *b) {
+    const ParamTable *t = &a->model.table;
+    if (memcmp(a->model.params, b->model.params, t->num_params * sizeof(float)) != 0) return 0;
+    for (int i = 0; i < t->num_tensors; i++) {
+        const OptStateStore *x = &a->omgd.store, *y = &b->omgd.store;
+        if (x->tensor_step[i] != y->tensor_step[i]) return 0;
+        if ((x->m_of[i] == NULL) != (y->m_of[i] == NULL)) return 0;
+        size_t n = t->tensors[i].numel * sizeof(float);
+        if (x->m_of[i] && (memcmp(x->m_of[i], y->m_of[i], n) != 0 || memcmp(x->v_of[i], y->v_of[i], n) != 0)) return 0;
+    }
+    return 1;
+}
+
+static void run_case(const char *name, MaskMode mode, int gamma, int warmup, StatePolicy policy) {
+    OmgdSettings os;
+    memset(&os, 0, sizeof os);
+    os.mask.mode = mode;
+    os.mask.gamma = gamma;
+    os.mask.switch_interval = 3;
+    os.mask.warmup_steps = warmup;
+    os.mask.seed = 99;
+    os.state = policy;
+    Side ref, dev;
+    side_init(&ref, &os);
+    side_init(&dev, &os);
+    size_t P = dev.model.table.num_params;
+    floatX *params = (floatX *)xcalloc(P, sizeof(floatX), "device weights");
+#ifdef ENABLE_FP32
+    memcpy(params, dev.model.params, P * sizeof(float));  // the device weights are the master weights
+#endif
+    DeviceSlice d;
+    device_slice_init(&d, &dev.model, &dev.omgd, params, (cudaStream_t)0);
+    int equal_at_switches = 1, only_trainable = 1, capacity_ok = 1, switches = 0;
+    const int steps = 20;
+    for (int step = 0; step < steps; step++) {
+        omgd_begin_step(&ref.omgd, &ref.model, step, 0);
+        int switched = omgd_begin_step(&dev.omgd, &dev.model, step, 0);
+        device_slice_follow(&d);
+        device_slice_wait(&d);
+        for (int i = 0; i < dev.model.table.num_tensors; i++)
+            if ((d.off[i] != NOT_ON_DEVICE) != (dev.omgd.trainable[i] != 0)) only_trainable = 0;
+        if (d.slots_mode && mask_is_masking(&dev.omgd.schedule) && d.floats != d.always_size + (size_t)gamma * d.unit_size)
+            capacity_ok = 0;
+        host_step(&ref, step);
+        device_step(&dev, &d, step);
+        if (switched) {
+            switches++;
+            device_slice_to_host(&d);
+            if (!same_state(&ref, &dev)) equal_at_switches = 0;
+        }
+    }
+    device_slice_to_host(&d);
+    char what[160];
+    snprintf(what, sizeof what, "%s: host state equals the host-only reference after %d steps", name, steps);
+    check(same_state(&ref, &dev), what, "weights, moments or step counts differ");
+    if (switches > 0) {
+        snprintf(what, sizeof what, "%s: equal after each of %d period switches", name, switches);
+        check(equal_at_switches, what, "differs after a switch");
+    }
+    snprintf(what, sizeof what, "%s: exactly the trainable tensors are on the device", name);
+    check(only_trainable, what, "a frozen tensor on the device or a trainable one missing");
+    if (d.slots_mode && mode != MASK_NONE) {
+        snprintf(what, sizeof what, "%s: while masking the device holds the always-active group + gamma blocks", name);
+        check(capacity_ok, what, "slice capacity differs");
+    }
+    device_slice_free(&d);
+    free(params);
+    side_free(&ref);
+    side_free(&dev);
+}
+
+int main(void) {
+    run_case("omgd keep", MASK_OMGD, 2, 0, STATE_KEEP);
+    run_case("omgd reset", MASK_OMGD, 2, 0, STATE_RESET);
+    run_case("omgd gamma 4 of 6 (a short last draw)", MASK_OMGD, 4, 0, STATE_KEEP);
+    run_case("lisa", MASK_LISA, 3, 0, STATE_KEEP);
+    run_case("omgd after 4 warmup steps", MASK_OMGD, 2, 4, STATE_KEEP);
+    run_case("full AdamW", MASK_NONE, 1, 0, STATE_KEEP);
+    run_case("omgd_tensor (repacked)", MASK_OMGD_TENSOR, 3, 0, STATE_KEEP);
+    return failures ? 1 : 0;
+}
