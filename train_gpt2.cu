@@ -410,52 +410,20 @@ float engine_reduce_gradients(Engine *e) {
     return sqrtf(ss);
 }
 
-// The CPU's omgd_adamw_update (omgd/omgd_update.c), as one launch: the same
-// per-tensor step counts (advanced here on the host's store), constants and
-// grad scales.
+// The CPU's omgd_adamw_update (omgd/omgd_update.c) as one launch over the
+// slice (segments: omgd/device_slice.cuh).
 void engine_apply_update(Engine *e, const AdamWHyper *h, float grad_clip, float norm, int step) {
-    const ParamTable *t = &e->model->table;
-    OptStateStore *st = &e->omgd->store;
     float clip = grad_clip_factor(norm, grad_clip);
     float pool = (float)mask_grad_scale(&e->omgd->schedule);
-    int nseg = 0;
-    long long total = 0;
-    for (int i = 0; i < t->num_tensors; i++) {
-        if (!e->omgd->trainable[i]) continue;
-        int64_t k_step = ++st->tensor_step[i];
-        const ParamTensor *p = &t->tensors[i];
-        AdamWScalars k = adamw_scalars(h, k_step, p->decay, st->unit_of_tensor[i] >= 0 ? clip * pool : clip);
-        long long off = (long long)e->slice.off[i];
-        OmgdSegment sg;
-        sg.start = total;
-        sg.count = (long long)p->numel;
-        sg.param_offset = (long long)p->offset;
-        sg.grad_offset = off;
-        sg.state_offset = off;
-#ifdef ENABLE_FP32
-        sg.master_offset = (long long)p->offset;  // the fp32 weights are the master
-#else
-        sg.master_offset = off;
-#endif
-        sg.bc1 = k.bc1;
-        sg.bc2 = k.bc2;
-        sg.wd = k.wd;
-        sg.grad_scale = k.grad_scale;
-        e->seg_host[nseg++] = sg;
-        total += sg.count;
-    }
+    long long total;
+    int nseg = device_slice_segments(&e->slice, h, clip, pool, e->seg_host, &total);
     if (nseg == 0) return;
     device_slice_wait(&e->slice);  // the period switch's copies into the slice
     CUDA_CHECK(cudaMemcpyAsync(e->seg_dev, e->seg_host, (size_t)nseg * sizeof(OmgdSegment), cudaMemcpyHostToDevice,
                                e->stream));
-#ifdef ENABLE_FP32
-    float *master = (float *)e->params;
-#else
-    float *master = e->slice.master;
-#endif
     uint64_t seed = rng_derive(e->cfg->model.seed, 0xB16B00B5ull + (uint64_t)step);  // stochastic rounding
-    omgd_adamw_update_gpu(master, e->params, e->slice.grads, e->slice.m, e->slice.v, e->seg_dev, nseg, total, h->lr, h->beta1, h->beta2,
-                          h->eps, seed, e->stream);
+    omgd_adamw_update_gpu(device_slice_master_base(&e->slice), e->params, e->slice.grads, e->slice.m, e->slice.v,
+                          e->seg_dev, nseg, total, h->lr, h->beta1, h->beta2, h->eps, seed, e->stream);
     CUDA_CHECK(cudaStreamSynchronize(e->stream));  // seg_host is rewritten next step
 }
 

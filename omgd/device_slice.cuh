@@ -20,7 +20,9 @@
 #include <string.h>
 
 #include "kernels/common.cuh"
+#include "omgd/omgd_update.cuh"
 extern "C" {
+#include "omgd/adamw.h"
 #include "omgd/omgd.h"
 }
 
@@ -247,6 +249,53 @@ static inline void device_slice_wait(DeviceSlice *s) {
     if (!s->pending) return;
     CUDA_CHECK(cudaStreamWaitEvent(s->compute, s->ready, 0));
     s->pending = 0;
+}
+
+// The segments of one fused update over the slice (omgd/omgd_update.cuh),
+// with the per-tensor constants of the CPU's omgd_adamw_update
+// (omgd/omgd_update.c): each active tensor's step count advances; mask
+// units' gradients are scaled by clip * pool, the always-active group's by
+// clip. seg: room for every tensor. Returns the number of segments.
+static inline int device_slice_segments(DeviceSlice *s, const AdamWHyper *h, float clip, float pool, OmgdSegment *seg,
+                                        long long *total) {
+    const ParamTable *t = &s->host->table;
+    OptStateStore *st = &s->omgd->store;
+    int n = 0;
+    *total = 0;
+    for (int i = 0; i < t->num_tensors; i++) {
+        if (!s->omgd->trainable[i]) continue;
+        if (s->off[i] == NOT_ON_DEVICE) fail("internal: tensor %s is trainable but not on the device", t->tensors[i].name);
+        int64_t step = ++st->tensor_step[i];
+        const ParamTensor *p = &t->tensors[i];
+        AdamWScalars k = adamw_scalars(h, step, p->decay, st->unit_of_tensor[i] >= 0 ? clip * pool : clip);
+        OmgdSegment g;
+        g.start = *total;
+        g.count = (long long)p->numel;
+        g.param_offset = (long long)p->offset;
+        g.grad_offset = (long long)s->off[i];
+        g.state_offset = (long long)s->off[i];
+#ifdef ENABLE_FP32
+        g.master_offset = (long long)p->offset;  // the fp32 weights are the master
+#else
+        g.master_offset = (long long)s->off[i];
+#endif
+        g.bc1 = k.bc1;
+        g.bc2 = k.bc2;
+        g.wd = k.wd;
+        g.grad_scale = k.grad_scale;
+        seg[n++] = g;
+        *total += g.count;
+    }
+    return n;
+}
+
+// Where the update kernel finds the master weights.
+static inline float *device_slice_master_base(const DeviceSlice *s) {
+#ifdef ENABLE_FP32
+    return (float *)s->params;
+#else
+    return s->master;
+#endif
 }
 
 static inline void device_slice_free(DeviceSlice *s) {

@@ -5,6 +5,8 @@
 // stochastic rounding). Nothing outside the slice is read or written.
 #ifndef OMGD_OMGD_UPDATE_CUH
 #define OMGD_OMGD_UPDATE_CUH
+#include <string.h>
+
 #include "kernels/common.cuh"
 
 // One run of contiguous elements of one active tensor (its owned part).
@@ -20,17 +22,38 @@ typedef struct {
     float grad_scale;        // clip, times the pool scale for mask units
 } OmgdSegment;
 
+// Bit casts usable on the host as well (the update's element function runs
+// on the host in test/host/test_device_slice.cu).
+__host__ __device__ __forceinline__ unsigned int float_bits(float x) {
+#ifdef __CUDA_ARCH__
+    return __float_as_uint(x);
+#else
+    unsigned int u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+#endif
+}
+__host__ __device__ __forceinline__ float bits_float(unsigned int u) {
+#ifdef __CUDA_ARCH__
+    return __uint_as_float(u);
+#else
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+#endif
+}
+
 // Rounds x to bf16 stochastically: adds random low bits, then truncates,
 // so that the expected value of the result is x.
-__device__ __forceinline__ __nv_bfloat16 bf16_stochastic(float x, unsigned int random) {
-    unsigned int bits = __float_as_uint(x);
+__host__ __device__ __forceinline__ __nv_bfloat16 bf16_stochastic(float x, unsigned int random) {
+    unsigned int bits = float_bits(x);
     if ((bits & 0x7f800000u) == 0x7f800000u) return __float2bfloat16_rn(x);  // inf / nan unchanged
     bits += random & 0xffffu;
     bits &= 0xffff0000u;
-    return __float2bfloat16_rn(__uint_as_float(bits));
+    return __float2bfloat16_rn(bits_float(bits));
 }
 
-__device__ __forceinline__ unsigned int hash_u32(unsigned long long x) {
+__host__ __device__ __forceinline__ unsigned int hash_u32(unsigned long long x) {
     x ^= x >> 33;
     x *= 0xff51afd7ed558ccdull;
     x ^= x >> 33;
@@ -39,11 +62,11 @@ __device__ __forceinline__ unsigned int hash_u32(unsigned long long x) {
     return (unsigned int)x;
 }
 
-__global__ void omgd_adamw_kernel(float *master, floatX *params, const float *grads, float *m, float *v,
-                                  const OmgdSegment *seg, int nseg, long long total, float lr, float beta1, float beta2,
-                                  float eps, unsigned long long seed) {
-    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= total) return;
+// Element idx of the launch: finds its segment, then the AdamW update.
+__host__ __device__ __forceinline__ void omgd_adamw_element(long long idx, float *master, floatX *params,
+                                                            const float *grads, float *m, float *v,
+                                                            const OmgdSegment *seg, int nseg, float lr, float beta1,
+                                                            float beta2, float eps, unsigned long long seed) {
     int lo = 0, hi = nseg - 1;  // the segment holding idx
     while (lo < hi) {
         int mid = (lo + hi + 1) / 2;
@@ -67,6 +90,13 @@ __global__ void omgd_adamw_kernel(float *master, floatX *params, const float *gr
 #else
     params[s.param_offset + j] = bf16_stochastic(wn, hash_u32(seed ^ (unsigned long long)(s.param_offset + j)));
 #endif
+}
+
+__global__ void omgd_adamw_kernel(float *master, floatX *params, const float *grads, float *m, float *v,
+                                  const OmgdSegment *seg, int nseg, long long total, float lr, float beta1, float beta2,
+                                  float eps, unsigned long long seed) {
+    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx < total) omgd_adamw_element(idx, master, params, grads, m, v, seg, nseg, lr, beta1, beta2, eps, seed);
 }
 
 // seg: nseg segments in device memory covering `total` elements in order.

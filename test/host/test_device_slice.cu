@@ -12,6 +12,7 @@
 // After every period switch and at the end, the device side is synced to the
 // host and must equal the reference bit for bit. Built in bf16 and fp32
 // layouts (-DENABLE_FP32: the device weights are the master weights).
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,9 @@ static cudaError_t host_wait(cudaStream_t, cudaEvent_t, unsigned) { return cudaS
 #define cudaStreamWaitEvent host_wait
 
 #include "omgd/device_slice.cuh"
+extern "C" {
+#include "omgd/adamw.h"
+}
 
 static int failures = 0;
 static void check(int cond, const char *name, const char *why) {
@@ -188,6 +192,89 @@ static void run_case(const char *name, MaskMode mode, int gamma, int warmup, Sta
     side_free(&dev);
 }
 
+// The fused update through the slice (segments from device_slice_segments,
+// the kernel's element function run on the host) against the CPU trainer's
+// omgd_apply_update, over 12 steps and 3 periods with gradient clipping.
+static void update_case(const char *name, MaskMode mode, StatePolicy policy) {
+    OmgdSettings os;
+    memset(&os, 0, sizeof os);
+    os.mask.mode = mode;
+    os.mask.gamma = 2;
+    os.mask.switch_interval = 4;
+    os.mask.seed = 5;
+    os.state = policy;
+    Side ref, dev;
+    side_init(&ref, &os);
+    side_init(&dev, &os);
+    const ParamTable *t = &dev.model.table;
+    size_t P = t->num_params;
+    floatX *params = (floatX *)xmalloc(P * sizeof(floatX), "device weights");
+    for (size_t j = 0; j < P; j++) params[j] = (floatX)dev.model.params[j];
+    OmgdSegment *seg = (OmgdSegment *)xmalloc((size_t)t->num_tensors * sizeof(OmgdSegment), "segments");
+    DeviceSlice d;
+    device_slice_init(&d, &dev.model, &dev.omgd, params, (cudaStream_t)0);
+    AdamWHyper h = {1e-2f, 0.9f, 0.95f, 1e-8f, 0.1f};
+    int copy_ok = 1;
+    for (int step = 0; step < 12; step++) {
+        omgd_begin_step(&ref.omgd, &ref.model, step, 0);
+        omgd_begin_step(&dev.omgd, &dev.model, step, 0);
+        device_slice_follow(&d);
+        for (int i = 0; i < t->num_tensors; i++) {
+            if (!ref.omgd.trainable[i]) continue;
+            for (size_t j = 0; j < t->tensors[i].numel; j++) {
+                float g = (bump(step, i, j) - 0.6f) * (i % 3 == 0 ? 0.01f : 1.0f);
+                ref.model.grad_of[i][j] = g;
+                d.grads[d.off[i] + j] = g;
+            }
+        }
+        float norm = omgd_grad_norm(&ref.model);
+        omgd_apply_update(&ref.omgd, &ref.model, &h, 1.0f, norm);  // clips: the norm is well above 1
+        float clip = grad_clip_factor(norm, 1.0f), pool = (float)mask_grad_scale(&dev.omgd.schedule);
+        long long total;
+        int nseg = device_slice_segments(&d, &h, clip, pool, seg, &total);
+        device_slice_wait(&d);
+        float *master = device_slice_master_base(&d);
+        for (long long idx = 0; idx < total; idx++)
+            omgd_adamw_element(idx, master, params, d.grads, d.m, d.v, seg, nseg, h.lr, h.beta1, h.beta2, h.eps, 77);
+        for (int i = 0; i < t->num_tensors; i++) {  // the model's copy follows the master weight
+            if (!dev.omgd.trainable[i]) continue;
+            const float *w = device_slice_master(&d, i);
+            for (size_t j = 0; j < t->tensors[i].numel; j++) {
+                float c = (float)params[t->tensors[i].offset + j];
+                if (fabsf(c - w[j]) > fabsf(w[j]) * (1.0f / 128.0f)) copy_ok = 0;  // bf16: within one unit of 8 bits
+            }
+        }
+    }
+    device_slice_to_host(&d);
+    double worst = 0.0;
+    for (size_t j = 0; j < P; j++) {
+        double e = fabs((double)dev.model.params[j] - ref.model.params[j]) / (fabs(ref.model.params[j]) + 1e-3);
+        if (!(e <= worst)) worst = e;
+    }
+    int moments_ok = 1;
+    for (int i = 0; i < t->num_tensors; i++) {
+        const OptStateStore *x = &dev.omgd.store, *y = &ref.omgd.store;
+        if (x->tensor_step[i] != y->tensor_step[i] || (x->m_of[i] == NULL) != (y->m_of[i] == NULL)) moments_ok = 0;
+        for (size_t j = 0; x->m_of[i] && y->m_of[i] && j < t->tensors[i].numel; j++)
+            if (fabsf(x->m_of[i][j] - y->m_of[i][j]) > 1e-6f * fabsf(y->m_of[i][j]) + 1e-12f ||
+                fabsf(x->v_of[i][j] - y->v_of[i][j]) > 1e-6f * fabsf(y->v_of[i][j]) + 1e-12f)
+                moments_ok = 0;
+    }
+    char what[200], why[96];
+    snprintf(what, sizeof what, "%s: fused update through the slice = the CPU update (weights, 12 steps)", name);
+    snprintf(why, sizeof why, "max relative difference %.3g > 1e-6", worst);
+    check(worst <= 1e-6, what, why);
+    snprintf(what, sizeof what, "%s: moments and step counts = the CPU update's", name);
+    check(moments_ok, what, "differ");
+    snprintf(what, sizeof what, "%s: the model's copy of every updated weight follows its master", name);
+    check(copy_ok, what, "a copy further than 2^-7 from its master");
+    device_slice_free(&d);
+    free(seg);
+    free(params);
+    side_free(&ref);
+    side_free(&dev);
+}
+
 int main(void) {
     run_case("omgd keep", MASK_OMGD, 2, 0, STATE_KEEP);
     run_case("omgd reset", MASK_OMGD, 2, 0, STATE_RESET);
@@ -196,5 +283,9 @@ int main(void) {
     run_case("omgd after 4 warmup steps", MASK_OMGD, 2, 4, STATE_KEEP);
     run_case("full AdamW", MASK_NONE, 1, 0, STATE_KEEP);
     run_case("omgd_tensor (repacked)", MASK_OMGD_TENSOR, 3, 0, STATE_KEEP);
+    update_case("omgd keep", MASK_OMGD, STATE_KEEP);
+    update_case("omgd reset", MASK_OMGD, STATE_RESET);
+    update_case("full AdamW", MASK_NONE, STATE_KEEP);
+    update_case("omgd_tensor", MASK_OMGD_TENSOR, STATE_KEEP);
     return failures ? 1 : 0;
 }
