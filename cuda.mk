@@ -54,7 +54,7 @@ endif
 GPU_TRAINER_LIBS = $(GPU_HOST_OBJ) $(CUBLAS_LINK) -lcublasLt $(NVCC_DEPS) -lcjson -Xcompiler -fopenmp $(NVCC_BLAS) -lm
 
 .PHONY: gpu
-gpu: train_gpt2cu train_gpt2fp32cu gpu_checks
+gpu: train_gpt2cu train_gpt2fp32cu gpu_checks gpu_host_tests
 
 $(BUILD)/gpu_host/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -72,13 +72,19 @@ train_gpt2cu: $(BUILD)/gpu/train_gpt2.o $(GPU_HOST_OBJ)
 train_gpt2fp32cu: $(BUILD)/gpu/train_gpt2_fp32.o $(GPU_HOST_OBJ)
 	$(NVCC) $(NVCC_FLAGS) -o $@ $< $(GPU_TRAINER_LIBS)
 
-# The device slice's bookkeeping on the CPU (CUDA calls replaced by host
-# stand-ins): run by test/test_device_slice.sh, no GPU needed.
-SLICE_TEST_OBJ = $(filter-out $(BUILD)/gpu_host/train_gpt2.o,$(GPU_HOST_OBJ))
-SLICE_TEST_LIBS = $(SLICE_TEST_OBJ) $(NVCC_DEPS) -lcjson -Xcompiler -fopenmp $(NVCC_BLAS) -lm
-$(BUILD)/gpu/test_device_slice: test/host/test_device_slice.cu omgd/device_slice.cuh $(KERNEL_HEADERS) $(SLICE_TEST_OBJ)
+# GPU code run on the CPU (test/host/test_*.cu: the device slice's
+# bookkeeping, the attention kernels' tiles), no GPU needed; bf16 and fp32
+# layouts. Run by test/test_gpu_code_on_cpu.sh.
+HOST_TEST_OBJ = $(filter-out $(BUILD)/gpu_host/train_gpt2.o,$(GPU_HOST_OBJ))
+HOST_TEST_LIBS = $(HOST_TEST_OBJ) $(NVCC_DEPS) -lcjson -Xcompiler -fopenmp $(NVCC_BLAS) -lm
+HOST_TEST_SRC = $(wildcard test/host/test_*.cu)
+HOST_TESTS = $(patsubst test/host/%.cu,$(BUILD)/gpu/%,$(HOST_TEST_SRC)) \
+             $(patsubst test/host/%.cu,$(BUILD)/gpu/%_fp32,$(HOST_TEST_SRC))
+.PHONY: gpu_host_tests
+gpu_host_tests: $(HOST_TESTS)
+$(BUILD)/gpu/test_%_fp32: test/host/test_%.cu $(KERNEL_HEADERS) $(HOST_TEST_OBJ)
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVCC_FLAGS) -o $@ $< $(SLICE_TEST_LIBS)
-$(BUILD)/gpu/test_device_slice_fp32: test/host/test_device_slice.cu omgd/device_slice.cuh $(KERNEL_HEADERS) $(SLICE_TEST_OBJ)
+	$(NVCC) $(NVCC_FLAGS) -DENABLE_FP32 -o $@ $< $(HOST_TEST_LIBS)
+$(BUILD)/gpu/test_%: test/host/test_%.cu $(KERNEL_HEADERS) $(HOST_TEST_OBJ)
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVCC_FLAGS) -DENABLE_FP32 -o $@ $< $(SLICE_TEST_LIBS)
+	$(NVCC) $(NVCC_FLAGS) -o $@ $< $(HOST_TEST_LIBS)

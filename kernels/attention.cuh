@@ -17,25 +17,41 @@
 //   dq_i = scale sum_{j<=i} p_ij (dout_i.v_j - D_i) k_j
 // in three kernels (one per output, so each thread's registers hold at most
 // three head vectors and no atomics are needed: results are deterministic).
+//
+// Each kernel is a loop over tiles: stage a tile (all threads), then every
+// thread folds it into its row. Staging and folding are __host__ __device__
+// functions, so test/host/test_attention_host.cu runs the same code on the
+// CPU, block by block, and compares it with the CPU reference.
 #ifndef KERNELS_ATTENTION_CUH
 #define KERNELS_ATTENTION_CUH
 #include "kernels/common.cuh"
 
 #define ATTN_TILE 64
 
+// Full unrolling keeps the row vectors in registers; host compilers (the
+// CPU test of these functions) do not know the pragma.
+#ifdef __CUDA_ARCH__
+#define ATTN_UNROLL _Pragma("unroll")
+#else
+#define ATTN_UNROLL
+#endif
+
 // Whether the GPU attention kernels are compiled for this head size.
 static inline int attention_head_size_supported(int hs) { return hs == 16 || hs == 32 || hs == 64; }
 
+__host__ __device__ __forceinline__ float attn_to_float(float x) { return x; }
+__host__ __device__ __forceinline__ float attn_to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+
 template <int HS>
-__device__ __forceinline__ void load_row(float *dst, const floatX *src) {
-#pragma unroll
-    for (int i = 0; i < HS; i++) dst[i] = to_float(src[i]);
+__host__ __device__ __forceinline__ void load_row(float *dst, const floatX *src) {
+ATTN_UNROLL
+    for (int i = 0; i < HS; i++) dst[i] = attn_to_float(src[i]);
 }
 
 template <int HS>
-__device__ __forceinline__ float dot_shared(const float *r, const float4 *s) {
+__host__ __device__ __forceinline__ float dot_shared(const float *r, const float4 *s) {
     float acc = 0.0f;
-#pragma unroll
+ATTN_UNROLL
     for (int c = 0; c < HS / 4; c++) {
         float4 x = s[c];
         acc += r[4 * c] * x.x + r[4 * c + 1] * x.y + r[4 * c + 2] * x.z + r[4 * c + 3] * x.w;
@@ -44,8 +60,8 @@ __device__ __forceinline__ float dot_shared(const float *r, const float4 *s) {
 }
 
 template <int HS>
-__device__ __forceinline__ void axpy_shared(float *acc, float a, const float4 *s) {
-#pragma unroll
+__host__ __device__ __forceinline__ void axpy_shared(float *acc, float a, const float4 *s) {
+ATTN_UNROLL
     for (int c = 0; c < HS / 4; c++) {
         float4 x = s[c];
         acc[4 * c] += a * x.x;
@@ -56,85 +72,181 @@ __device__ __forceinline__ void axpy_shared(float *acc, float a, const float4 *s
 }
 
 // Stages rows r0..r0+ATTN_TILE-1 (zeros past T) of two head vectors into
-// shared memory: src rows are `stride` apart.
+// shared memory: a's rows are stride_a apart, b's stride_b; thread tid of
+// nthreads takes every nthreads-th element.
 template <int HS>
-__device__ __forceinline__ void stage_tile(float4 (*a)[HS / 4], float4 (*b)[HS / 4], const floatX *src_a,
-                                           const floatX *src_b, long long stride, int r0, int T) {
-    for (int e = threadIdx.x; e < ATTN_TILE * HS; e += blockDim.x) {
+__host__ __device__ __forceinline__ void stage_tile(float4 (*a)[HS / 4], float4 (*b)[HS / 4], const floatX *src_a,
+                                                    long long stride_a, const floatX *src_b, long long stride_b,
+                                                    int r0, int T, int tid, int nthreads) {
+    for (int e = tid; e < ATTN_TILE * HS; e += nthreads) {
         int r = e / HS, c = e % HS, row = r0 + r;
         float x = 0.0f, y = 0.0f;
         if (row < T) {
-            x = to_float(src_a[row * stride + c]);
-            y = to_float(src_b[row * stride + c]);
+            x = attn_to_float(src_a[row * stride_a + c]);
+            y = attn_to_float(src_b[row * stride_b + c]);
         }
         ((float *)a[r])[c] = x;
         ((float *)b[r])[c] = y;
     }
 }
 
-// grid (ceil(T / ATTN_TILE), B*NH), ATTN_TILE threads: one query row each.
+// The last key any query row of the tile starting at q0 attends to.
+__host__ __device__ __forceinline__ int attn_last_key(int q0, int T) { return min(T - 1, q0 + ATTN_TILE - 1); }
+
+// ---- forward: one query row per thread, key tiles from 0 to the row's diagonal
+template <int HS>
+struct AttnFwdRow {
+    float q[HS], o[HS], m, l;
+    int t;
+    bool valid;
+};
+
+// base: qkv of batch b, head h (qkv + b*T*3C + h*HS).
+template <int HS>
+__host__ __device__ __forceinline__ void attn_fwd_begin(AttnFwdRow<HS> &r, const floatX *base, long long C3, int t,
+                                                        int T) {
+    r.t = t;
+    r.valid = t < T;
+    if (r.valid) load_row<HS>(r.q, base + t * C3);
+ATTN_UNROLL
+    for (int i = 0; i < HS; i++) {
+        r.o[i] = 0.0f;
+        if (!r.valid) r.q[i] = 0.0f;
+    }
+    r.m = -INFINITY;
+    r.l = 0.0f;
+}
+
+template <int HS>
+__host__ __device__ __forceinline__ void attn_fwd_tile(AttnFwdRow<HS> &r, const float4 (*Ks)[HS / 4],
+                                                       const float4 (*Vs)[HS / 4], int k0, float scale) {
+    int n = r.valid ? min(ATTN_TILE, r.t - k0 + 1) : 0;  // causal: keys up to t
+    for (int j = 0; j < n; j++) {
+        float s = dot_shared<HS>(r.q, Ks[j]) * scale;
+        if (s > r.m) {  // online softmax: rescale what was summed so far
+            float corr = expf(r.m - s);
+            r.l *= corr;
+ATTN_UNROLL
+            for (int i = 0; i < HS; i++) r.o[i] *= corr;
+            r.m = s;
+        }
+        float p = expf(s - r.m);
+        r.l += p;
+        axpy_shared<HS>(r.o, p, Vs[j]);
+    }
+}
+
+// out_row: out + (b*T + t)*C + h*HS; lse_row: lse + bh*T + t.
+template <int HS>
+__host__ __device__ __forceinline__ void attn_fwd_end(const AttnFwdRow<HS> &r, floatX *out_row, float *lse_row) {
+    if (!r.valid) return;
+    float inv = 1.0f / r.l;
+ATTN_UNROLL
+    for (int i = 0; i < HS; i++) out_row[i] = (floatX)(r.o[i] * inv);
+    *lse_row = r.m + logf(r.l);
+}
+
+// grid (ceil(T / ATTN_TILE), B*NH), ATTN_TILE threads.
 template <int HS>
 __global__ void __launch_bounds__(ATTN_TILE) attention_forward_kernel(floatX *out, float *lse, const floatX *qkv, int T,
                                                                        int C, int NH, float scale) {
     __shared__ float4 Ks[ATTN_TILE][HS / 4], Vs[ATTN_TILE][HS / 4];
     int bh = blockIdx.y, b = bh / NH, h = bh % NH;
     int q0 = (gridDim.x - 1 - blockIdx.x) * ATTN_TILE;  // the longest rows first
-    int t = q0 + threadIdx.x;
-    bool valid = t < T;
     long long C3 = 3LL * C;
     const floatX *base = qkv + (long long)b * T * C3 + (long long)h * HS;
-    float q[HS], o[HS];
-    if (valid) load_row<HS>(q, base + t * C3);
-#pragma unroll
-    for (int i = 0; i < HS; i++) {
-        o[i] = 0.0f;
-        if (!valid) q[i] = 0.0f;
-    }
-    float m = -INFINITY, l = 0.0f;
-    int last_key = min(T - 1, q0 + ATTN_TILE - 1);
-    for (int k0 = 0; k0 <= last_key; k0 += ATTN_TILE) {
+    AttnFwdRow<HS> r;
+    attn_fwd_begin<HS>(r, base, C3, q0 + threadIdx.x, T);
+    for (int k0 = 0; k0 <= attn_last_key(q0, T); k0 += ATTN_TILE) {
         __syncthreads();  // the previous tile is no longer read
-        stage_tile<HS>(Ks, Vs, base + C, base + 2 * C, C3, k0, T);
+        stage_tile<HS>(Ks, Vs, base + C, C3, base + 2 * C, C3, k0, T, threadIdx.x, blockDim.x);
         __syncthreads();
-        int n = valid ? min(ATTN_TILE, t - k0 + 1) : 0;  // causal: keys up to t
-        for (int j = 0; j < n; j++) {
-            float s = dot_shared<HS>(q, Ks[j]) * scale;
-            if (s > m) {  // online softmax: rescale what was summed so far
-                float corr = expf(m - s);
-                l *= corr;
-#pragma unroll
-                for (int i = 0; i < HS; i++) o[i] *= corr;
-                m = s;
-            }
-            float p = expf(s - m);
-            l += p;
-            axpy_shared<HS>(o, p, Vs[j]);
-        }
+        attn_fwd_tile<HS>(r, Ks, Vs, k0, scale);
     }
-    if (!valid) return;
-    float inv = 1.0f / l;
-    floatX *dst = out + ((long long)b * T + t) * C + (long long)h * HS;
-#pragma unroll
-    for (int i = 0; i < HS; i++) dst[i] = from_float<floatX>(o[i] * inv);
-    lse[(long long)bh * T + t] = m + logf(l);
+    int t = q0 + threadIdx.x;
+    attn_fwd_end<HS>(r, out + ((long long)b * T + t) * C + (long long)h * HS, lse + (long long)bh * T + t);
 }
 
-// D[b,h,t] = dout[b,t,h] . out[b,t,h]; one thread per (b, t, h).
-__global__ void attention_backward_dot_kernel(float *D, const floatX *dout, const floatX *out, int B, int T, int C,
-                                              int NH) {
-    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= (long long)B * T * NH) return;
+// ---- backward
+// D[b,h,t] = dout[b,t,h] . out[b,t,h] for index idx = (b*T + t)*NH + h.
+__host__ __device__ __forceinline__ void attn_dot_row(float *D, const floatX *dout, const floatX *out, long long idx,
+                                                      int T, int C, int NH) {
     int h = (int)(idx % NH);
     long long bt = idx / NH;
     int t = (int)(bt % T), b = (int)(bt / T), hs = C / NH;
     const floatX *d = dout + bt * C + (long long)h * hs, *o = out + bt * C + (long long)h * hs;
     float s = 0.0f;
-    for (int i = 0; i < hs; i++) s += to_float(d[i]) * to_float(o[i]);
+    for (int i = 0; i < hs; i++) s += attn_to_float(d[i]) * attn_to_float(o[i]);
     D[((long long)b * NH + h) * T + t] = s;
 }
 
-// dv (which = 2) or dk (which = 1) of one key row per thread; grid
-// (ceil(T / ATTN_TILE), B*NH). Query tiles from the key tile to the end.
+__global__ void attention_backward_dot_kernel(float *D, const floatX *dout, const floatX *out, int B, int T, int C,
+                                              int NH) {
+    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx < (long long)B * T * NH) attn_dot_row(D, dout, out, idx, T, C, NH);
+}
+
+// dk (WHICH = 1) or dv (WHICH = 2) of one key row j per thread; query tiles
+// from the key tile to the end.
+template <int HS>
+struct AttnKeyRow {
+    float k[HS], v[HS], acc[HS];
+    int j;
+    bool valid;
+};
+
+template <int HS, int WHICH>
+__host__ __device__ __forceinline__ void attn_kv_begin(AttnKeyRow<HS> &r, const floatX *base, long long C3, int C,
+                                                       int j, int T) {
+    r.j = j;
+    r.valid = j < T;
+    if (r.valid) {
+        load_row<HS>(r.k, base + j * C3 + C);
+        if (WHICH == 1) load_row<HS>(r.v, base + j * C3 + 2 * C);
+    }
+ATTN_UNROLL
+    for (int i = 0; i < HS; i++) {
+        r.acc[i] = 0.0f;
+        if (!r.valid) r.k[i] = r.v[i] = 0.0f;
+    }
+}
+
+// Ls/Ds: the tile's lse and D (row i0 + r at index r).
+template <int HS>
+__host__ __device__ __forceinline__ void stage_lse_d(float *Ls, float *Ds, const float *lse_bh, const float *D_bh,
+                                                     int i0, int T, int tid, int nthreads) {
+    for (int r = tid; r < ATTN_TILE; r += nthreads) {
+        int row = i0 + r;
+        Ls[r] = row < T ? lse_bh[row] : 0.0f;
+        Ds[r] = row < T ? D_bh[row] : 0.0f;
+    }
+}
+
+template <int HS, int WHICH>
+__host__ __device__ __forceinline__ void attn_kv_tile(AttnKeyRow<HS> &r, const float4 (*Qs)[HS / 4],
+                                                      const float4 (*dOs)[HS / 4], const float *Ls, const float *Ds,
+                                                      int i0, int T, float scale) {
+    if (!r.valid) return;
+    int first = max(0, r.j - i0), n = min(ATTN_TILE, T - i0);  // causal: queries from j on
+    for (int q = first; q < n; q++) {
+        float p = expf(dot_shared<HS>(r.k, Qs[q]) * scale - Ls[q]);
+        if (WHICH == 2) {
+            axpy_shared<HS>(r.acc, p, dOs[q]);
+        } else {
+            float ds = p * (dot_shared<HS>(r.v, dOs[q]) - Ds[q]);
+            axpy_shared<HS>(r.acc, ds * scale, Qs[q]);
+        }
+    }
+}
+
+// dst_row: dqkv + (b*T + j)*3C + WHICH*C + h*HS
+template <int HS>
+__host__ __device__ __forceinline__ void attn_row_store(const float *acc, bool valid, floatX *dst_row) {
+    if (!valid) return;
+ATTN_UNROLL
+    for (int i = 0; i < HS; i++) dst_row[i] = (floatX)acc[i];
+}
+
 template <int HS, int WHICH>
 __global__ void __launch_bounds__(ATTN_TILE) attention_backward_kv_kernel(floatX *dqkv, const floatX *dout,
                                                                           const floatX *qkv, const float *lse,
@@ -144,59 +256,60 @@ __global__ void __launch_bounds__(ATTN_TILE) attention_backward_kv_kernel(floatX
     __shared__ float Ls[ATTN_TILE], Ds[ATTN_TILE];
     int bh = blockIdx.y, b = bh / NH, h = bh % NH;
     int k0 = blockIdx.x * ATTN_TILE;  // the first key tiles see the most queries: they start first
-    int j = k0 + threadIdx.x;
-    bool valid = j < T;
     long long C3 = 3LL * C;
     const floatX *base = qkv + (long long)b * T * C3 + (long long)h * HS;
     const floatX *dbase = dout + (long long)b * T * C + (long long)h * HS;
-    float k[HS], v[HS], acc[HS];
-    if (valid) {
-        load_row<HS>(k, base + j * C3 + C);
-        if (WHICH == 1) load_row<HS>(v, base + j * C3 + 2 * C);
-    }
-#pragma unroll
-    for (int i = 0; i < HS; i++) {
-        acc[i] = 0.0f;
-        if (!valid) k[i] = v[i] = 0.0f;
-    }
+    AttnKeyRow<HS> r;
+    attn_kv_begin<HS, WHICH>(r, base, C3, C, k0 + threadIdx.x, T);
     for (int i0 = k0; i0 < T; i0 += ATTN_TILE) {
         __syncthreads();
-        // Qs <- q rows, dOs <- dout rows (dout's row stride is C)
-        for (int e = threadIdx.x; e < ATTN_TILE * HS; e += blockDim.x) {
-            int r = e / HS, c = e % HS, row = i0 + r;
-            float x = 0.0f, y = 0.0f;
-            if (row < T) {
-                x = to_float(base[row * C3 + c]);
-                y = to_float(dbase[(long long)row * C + c]);
-            }
-            ((float *)Qs[r])[c] = x;
-            ((float *)dOs[r])[c] = y;
-        }
-        for (int r = threadIdx.x; r < ATTN_TILE; r += blockDim.x) {
-            int row = i0 + r;
-            Ls[r] = row < T ? lse[(long long)bh * T + row] : 0.0f;
-            Ds[r] = row < T ? D[(long long)bh * T + row] : 0.0f;
-        }
+        stage_tile<HS>(Qs, dOs, base, C3, dbase, C, i0, T, threadIdx.x, blockDim.x);
+        stage_lse_d<HS>(Ls, Ds, lse + (long long)bh * T, D + (long long)bh * T, i0, T, threadIdx.x, blockDim.x);
         __syncthreads();
-        if (!valid) continue;
-        int first = max(0, j - i0), n = min(ATTN_TILE, T - i0);  // causal: queries from j on
-        for (int r = first; r < n; r++) {
-            float p = expf(dot_shared<HS>(k, Qs[r]) * scale - Ls[r]);
-            if (WHICH == 2) {
-                axpy_shared<HS>(acc, p, dOs[r]);
-            } else {
-                float ds = p * (dot_shared<HS>(v, dOs[r]) - Ds[r]);
-                axpy_shared<HS>(acc, ds * scale, Qs[r]);
-            }
-        }
+        attn_kv_tile<HS, WHICH>(r, Qs, dOs, Ls, Ds, i0, T, scale);
     }
-    if (!valid) return;
-    floatX *dst = dqkv + ((long long)b * T + j) * C3 + (long long)WHICH * C + (long long)h * HS;
-#pragma unroll
-    for (int i = 0; i < HS; i++) dst[i] = from_float<floatX>(acc[i]);
+    attn_row_store<HS>(r.acc, r.valid, dqkv + ((long long)b * T + r.j) * C3 + (long long)WHICH * C + (long long)h * HS);
 }
 
-// dq of one query row per thread; grid (ceil(T / ATTN_TILE), B*NH).
+// dq of one query row per thread: key tiles from 0 to the row's diagonal.
+template <int HS>
+struct AttnQueryRow {
+    float q[HS], d[HS], acc[HS], L, Di;
+    int t;
+    bool valid;
+};
+
+template <int HS>
+__host__ __device__ __forceinline__ void attn_q_begin(AttnQueryRow<HS> &r, const floatX *base, long long C3,
+                                                      const floatX *dout_row, const float *lse_bh, const float *D_bh,
+                                                      int t, int T) {
+    r.t = t;
+    r.valid = t < T;
+    r.L = r.Di = 0.0f;
+    if (r.valid) {
+        load_row<HS>(r.q, base + t * C3);
+        load_row<HS>(r.d, dout_row);
+        r.L = lse_bh[t];
+        r.Di = D_bh[t];
+    }
+ATTN_UNROLL
+    for (int i = 0; i < HS; i++) {
+        r.acc[i] = 0.0f;
+        if (!r.valid) r.q[i] = r.d[i] = 0.0f;
+    }
+}
+
+template <int HS>
+__host__ __device__ __forceinline__ void attn_q_tile(AttnQueryRow<HS> &r, const float4 (*Ks)[HS / 4],
+                                                     const float4 (*Vs)[HS / 4], int k0, float scale) {
+    int n = r.valid ? min(ATTN_TILE, r.t - k0 + 1) : 0;
+    for (int j = 0; j < n; j++) {
+        float p = expf(dot_shared<HS>(r.q, Ks[j]) * scale - r.L);
+        float ds = p * (dot_shared<HS>(r.d, Vs[j]) - r.Di);
+        axpy_shared<HS>(r.acc, ds * scale, Ks[j]);
+    }
+}
+
 template <int HS>
 __global__ void __launch_bounds__(ATTN_TILE) attention_backward_q_kernel(floatX *dqkv, const floatX *dout,
                                                                          const floatX *qkv, const float *lse,
@@ -206,38 +319,18 @@ __global__ void __launch_bounds__(ATTN_TILE) attention_backward_q_kernel(floatX 
     int bh = blockIdx.y, b = bh / NH, h = bh % NH;
     int q0 = (gridDim.x - 1 - blockIdx.x) * ATTN_TILE;
     int t = q0 + threadIdx.x;
-    bool valid = t < T;
     long long C3 = 3LL * C;
     const floatX *base = qkv + (long long)b * T * C3 + (long long)h * HS;
-    float q[HS], d[HS], acc[HS];
-    float L = 0.0f, Di = 0.0f;
-    if (valid) {
-        load_row<HS>(q, base + t * C3);
-        load_row<HS>(d, dout + ((long long)b * T + t) * C + (long long)h * HS);
-        L = lse[(long long)bh * T + t];
-        Di = D[(long long)bh * T + t];
-    }
-#pragma unroll
-    for (int i = 0; i < HS; i++) {
-        acc[i] = 0.0f;
-        if (!valid) q[i] = d[i] = 0.0f;
-    }
-    int last_key = min(T - 1, q0 + ATTN_TILE - 1);
-    for (int k0 = 0; k0 <= last_key; k0 += ATTN_TILE) {
+    AttnQueryRow<HS> r;
+    attn_q_begin<HS>(r, base, C3, dout + ((long long)b * T + t) * C + (long long)h * HS, lse + (long long)bh * T,
+                     D + (long long)bh * T, t, T);
+    for (int k0 = 0; k0 <= attn_last_key(q0, T); k0 += ATTN_TILE) {
         __syncthreads();
-        stage_tile<HS>(Ks, Vs, base + C, base + 2 * C, C3, k0, T);
+        stage_tile<HS>(Ks, Vs, base + C, C3, base + 2 * C, C3, k0, T, threadIdx.x, blockDim.x);
         __syncthreads();
-        int n = valid ? min(ATTN_TILE, t - k0 + 1) : 0;
-        for (int r = 0; r < n; r++) {
-            float p = expf(dot_shared<HS>(q, Ks[r]) * scale - L);
-            float ds = p * (dot_shared<HS>(d, Vs[r]) - Di);
-            axpy_shared<HS>(acc, ds * scale, Ks[r]);
-        }
+        attn_q_tile<HS>(r, Ks, Vs, k0, scale);
     }
-    if (!valid) return;
-    floatX *dst = dqkv + ((long long)b * T + t) * C3 + (long long)h * HS;
-#pragma unroll
-    for (int i = 0; i < HS; i++) dst[i] = from_float<floatX>(acc[i]);
+    attn_row_store<HS>(r.acc, r.valid, dqkv + ((long long)b * T + t) * C3 + (long long)h * HS);
 }
 
 // out (B,T,C), lse (B,NH,T).
