@@ -88,3 +88,10 @@ $(BUILD)/gpu/test_%_fp32: test/host/test_%.cu $(KERNEL_HEADERS) $(HOST_TEST_OBJ)
 $(BUILD)/gpu/test_%: test/host/test_%.cu $(KERNEL_HEADERS) $(HOST_TEST_OBJ)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCC_FLAGS) -o $@ $< $(HOST_TEST_LIBS)
+
+# The GPU engine built to run on the CPU (a test build: kernel launchers and
+# CUDA calls replaced by CPU code, test/host/engine_on_cpu.cuh), run by
+# test/test_gpu_engine_on_cpu.sh against the CPU trainer.
+$(BUILD)/gpu/train_gpt2_engine_on_cpu: train_gpt2.cu test/host/engine_on_cpu.cuh $(KERNEL_HEADERS) $(GPU_HOST_OBJ)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCC_FLAGS) -DENABLE_FP32 -DENGINE_ON_CPU -o $@ $< $(GPU_HOST_OBJ) $(NVCC_DEPS) -lcjson -Xcompiler -fopenmp $(NVCC_BLAS) -lm

@@ -92,6 +92,7 @@ __host__ __device__ __forceinline__ void omgd_adamw_element(long long idx, float
 #endif
 }
 
+#ifndef ENGINE_ON_CPU  // the CPU test build of the engine runs the element function on the host
 __global__ void omgd_adamw_kernel(float *master, floatX *params, const float *grads, float *m, float *v,
                                   const OmgdSegment *seg, int nseg, long long total, float lr, float beta1, float beta2,
                                   float eps, unsigned long long seed) {
@@ -109,4 +110,5 @@ static inline void omgd_adamw_update_gpu(float *master, floatX *params, const fl
                                                            beta2, eps, seed);
     CUDA_CHECK_LAUNCH();
 }
+#endif
 #endif

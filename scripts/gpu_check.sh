@@ -7,7 +7,8 @@
 #      and OMGD schedule; every train loss, gradient norm and val loss, and
 #      the weights after 12 steps (scripts/compare_runs.py)
 #   3. a resumed GPU run against an uninterrupted one
-#   4. compute-sanitizer memcheck on the checks and on two trainer steps
+#   4. compute-sanitizer memcheck on the checks and on two trainer steps,
+#      racecheck on the attention kernels
 # then, with --bench, the benchmark (scripts/bench_gpu.py).
 #
 # Needs data/brown/ (scripts/prepare_data.sh makes it; carry it to the GPU
@@ -151,6 +152,14 @@ memcheck() {  # memcheck NAME COMMAND...
 }
 memcheck check_kernels build/gpu/check_kernels
 memcheck check_attention build/gpu/check_attention
+# shared-memory races in the tiled attention kernels
+if compute-sanitizer --tool racecheck --error-exitcode 9 build/gpu/check_attention >"$OUT_DIR/racecheck.log" 2>&1; then
+    echo "check_attention: no racecheck hazards"
+else
+    status=1
+    echo "check_attention: racecheck hazards, see racecheck.log"
+    grep -m5 -E "hazard|ERROR|error" "$OUT_DIR/racecheck.log"
+fi
 memcheck train_gpt2cu ./train_gpt2cu "${SMALL[@]}" --set train.steps=2 --set omgd.switch_interval=1 \
     --set train.val_every=1 --set train.val_steps=1 --set output.dir="$RUNS/memcheck"
 

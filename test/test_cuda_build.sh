@@ -28,6 +28,9 @@ if ! nvidia-smi -L >/dev/null 2>&1; then
         check "$(basename "$bin") without a GPU: exit 2 and one line" "exit $rc: $err" \
             bash -c '[ '$rc' -eq 2 ] && [ "$(wc -l <<<"$1")" -eq 1 ] && grep -q "^error: no CUDA device" <<<"$1"' _ "$err"
     done
+    err="$(OMPI_COMM_WORLD_SIZE=2 ./train_gpt2cu --config configs/default.json --set output.dir="$SCRATCH/ranks" 2>&1 >/dev/null)"; rc=$?
+    check "train_gpt2cu started as one of 2 MPI ranks: refused with one line" "exit $rc: $err" \
+        bash -c '[ '$rc' -eq 1 ] && [ "$(wc -l <<<"$1")" -eq 1 ] && grep -q "^error: started as one of 2 ranks" <<<"$1"' _ "$err"
     if [ -e data/brown/brown_val_000000.bin ]; then
         err="$(./train_gpt2cu --config configs/default.json --set output.dir="$SCRATCH/run" 2>&1 >/dev/null)"; rc=$?
         check "train_gpt2cu without a GPU: exit 1 and one line, before writing a checkpoint" "exit $rc: $err" \

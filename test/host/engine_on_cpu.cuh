@@ -1,0 +1,203 @@
+// The GPU engine (train_gpt2.cu) built to run on the CPU, for
+// test/test_gpu_engine_on_cpu.sh: with -DENGINE_ON_CPU -DENABLE_FP32 the
+// engine includes this header instead of kernels/, so that
+//   - every kernel launcher runs the CPU trainer's layer (model/cpu_layers.c)
+//     on the same buffers, with the launcher's semantics (a matmul's dinp is
+//     overwritten, LayerNorm's dinp accumulated, frozen gradients NULL);
+//   - the CUDA runtime calls are host stand-ins (memory is host memory,
+//     copies are memcpy, streams and events do nothing).
+// What this checks is train_gpt2.cu itself: the activation layout, which
+// buffer and which gradient each call gets, the classifier and loss, the
+// device slice and the fused update, checkpoints and resume, against the
+// CPU trainer. The kernels are checked elsewhere (test/host/, test/gpu/).
+#ifndef TEST_HOST_ENGINE_ON_CPU_CUH
+#define TEST_HOST_ENGINE_ON_CPU_CUH
+#ifndef ENABLE_FP32
+#error "the CPU build of the GPU engine is fp32 (build with -DENABLE_FP32)"
+#endif
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/common.cuh"
+extern "C" {
+#include "model/cpu_layers.h"
+}
+
+// ---- the CUDA runtime on the host
+static cudaError_t emu_malloc(void **p, size_t n) {
+    *p = malloc(n ? n : 1);
+    return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+static cudaError_t emu_free(void *p) {
+    free(p);
+    return cudaSuccess;
+}
+static cudaError_t emu_memcpy(void *dst, const void *src, size_t n, cudaMemcpyKind) {
+    memmove(dst, src, n);
+    return cudaSuccess;
+}
+static cudaError_t emu_memcpy_async(void *dst, const void *src, size_t n, cudaMemcpyKind, cudaStream_t) {
+    memmove(dst, src, n);
+    return cudaSuccess;
+}
+static cudaError_t emu_memset_async(void *p, int v, size_t n, cudaStream_t) {
+    memset(p, v, n);
+    return cudaSuccess;
+}
+static int emu_handles;
+static cudaError_t emu_stream_create(cudaStream_t *s) {
+    *s = (cudaStream_t)(uintptr_t)(++emu_handles);
+    return cudaSuccess;
+}
+static cudaError_t emu_stream_create_flags(cudaStream_t *s, unsigned) { return emu_stream_create(s); }
+static cudaError_t emu_event_create_flags(cudaEvent_t *e, unsigned) {
+    *e = (cudaEvent_t)(uintptr_t)(++emu_handles);
+    return cudaSuccess;
+}
+static cudaError_t emu_stream_nothing(cudaStream_t) { return cudaSuccess; }
+static cudaError_t emu_event_nothing(cudaEvent_t) { return cudaSuccess; }
+static cudaError_t emu_record(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
+static cudaError_t emu_wait(cudaStream_t, cudaEvent_t, unsigned) { return cudaSuccess; }
+static cudaError_t emu_device_count(int *n) {
+    *n = 1;
+    return cudaSuccess;
+}
+static cudaError_t emu_properties(cudaDeviceProp *p, int) {
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "the CPU (emulation of the CUDA engine, a test build)");
+    p->totalGlobalMem = (size_t)16 << 30;
+    return cudaSuccess;
+}
+static cudaError_t emu_mem_info(size_t *free_b, size_t *total_b) {
+    *free_b = (size_t)8 << 30;
+    *total_b = (size_t)16 << 30;
+    return cudaSuccess;
+}
+static cudaError_t emu_register(void *, size_t, unsigned) { return cudaSuccess; }
+static cudaError_t emu_unregister(void *) { return cudaSuccess; }
+static cudaError_t emu_last_error(void) { return cudaSuccess; }
+#define cudaMalloc emu_malloc
+#define cudaFree emu_free
+#define cudaMemcpy emu_memcpy
+#define cudaMemcpyAsync emu_memcpy_async
+#define cudaMemsetAsync emu_memset_async
+#define cudaStreamCreate emu_stream_create
+#define cudaStreamCreateWithFlags emu_stream_create_flags
+#define cudaEventCreateWithFlags emu_event_create_flags
+#define cudaStreamSynchronize emu_stream_nothing
+#define cudaStreamDestroy emu_stream_nothing
+#define cudaEventDestroy emu_event_nothing
+#define cudaEventRecord emu_record
+#define cudaStreamWaitEvent emu_wait
+#define cudaGetDeviceCount emu_device_count
+#define cudaGetDeviceProperties emu_properties
+#define cudaMemGetInfo emu_mem_info
+#define cudaHostRegister emu_register
+#define cudaHostUnregister emu_unregister
+#define cudaMallocHost emu_malloc
+#define cudaFreeHost emu_free
+#define cudaGetLastError emu_last_error
+
+// ---- the kernel launchers, as the CPU trainer's layers
+static inline void encoder_forward_gpu(float *out, const int *inp, const float *wte, const float *wpe, int B, int T,
+                                       int C, cudaStream_t) {
+    encoder_forward(out, inp, wte, wpe, B, T, C);
+}
+static inline void encoder_backward_gpu(float *dwte, float *dwpe, const float *dout, const int *inp, int B, int T,
+                                        int C, cudaStream_t) {
+    encoder_backward(dwte, dwpe, dout, inp, B, T, C);
+}
+static inline size_t layernorm_scratch_floats(int) { return 1; }
+static inline void layernorm_forward_gpu(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                                         const float *b, int N, int C, cudaStream_t) {
+    layernorm_forward(out, mean, rstd, inp, w, b, N, C);
+}
+static inline void layernorm_backward_gpu(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                                          const float *w, const float *mean, const float *rstd, float *, int N, int C,
+                                          cudaStream_t) {
+    layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C);
+}
+static inline void gelu_forward_gpu(float *out, const float *inp, long long N, cudaStream_t) {
+    gelu_forward(out, inp, (int)N);
+}
+static inline void gelu_backward_gpu(float *d, const float *inp, long long N, cudaStream_t) { gelu_backward(d, inp, (int)N); }
+static inline void residual_forward_gpu(float *out, const float *a, const float *b, long long N, cudaStream_t) {
+    residual_forward(out, a, b, (int)N);
+}
+
+typedef struct {
+    float *ones;
+    size_t cap;
+} MatmulContext;
+static inline void matmul_context_init(MatmulContext *mc, int) { memset(mc, 0, sizeof *mc); }
+static inline void matmul_context_free(MatmulContext *mc) { free(mc->ones); }
+static inline size_t matmul_context_bytes(int) { return 0; }
+static inline void matmul_forward_gpu(MatmulContext *, float *out, const float *inp, const float *w, const float *bias,
+                                      int N, int IC, int OC, cudaStream_t) {
+    matmul_forward(out, inp, w, bias, N, IC, OC);
+}
+// dinp is overwritten (cuBLASLt with beta 0), dweight and dbias accumulate.
+static inline void matmul_backward_gpu(MatmulContext *mc, float *dinp, float *dw, float *db, const float *dout,
+                                       const float *inp, const float *w, int N, int IC, int OC, cudaStream_t) {
+    if ((size_t)N > mc->cap) {
+        free(mc->ones);
+        mc->ones = (float *)xmalloc((size_t)N * sizeof(float), "ones");
+        for (int i = 0; i < N; i++) mc->ones[i] = 1.0f;
+        mc->cap = (size_t)N;
+    }
+    if (dinp) memset(dinp, 0, (size_t)N * IC * sizeof(float));
+    matmul_backward(dinp, dw, db, dout, inp, w, mc->ones, N, IC, OC);
+}
+
+static inline int attention_head_size_supported(int hs) { return hs > 0; }
+// The CPU attention keeps the softmax matrix; the engine keeps only lse:
+// forward into a scratch matrix, recomputed for the backward pass.
+static inline void attention_forward_gpu(float *out, float *lse, const float *qkv, int B, int T, int C, int NH,
+                                         cudaStream_t) {
+    float *att = (float *)xmalloc((size_t)B * NH * T * T * sizeof(float), "attention scratch");
+    attention_forward(out, att, qkv, B, T, C, NH);
+    for (long long i = 0; i < (long long)B * NH * T; i++) lse[i] = 0.0f;  // unused by the CPU backward
+    free(att);
+}
+static inline void attention_backward_gpu(float *dqkv, float *, const float *dout, const float *qkv, const float *,
+                                          const float *, int B, int T, int C, int NH, cudaStream_t) {
+    float *att = (float *)xmalloc((size_t)B * NH * T * T * sizeof(float), "attention scratch");
+    float *out = (float *)xmalloc((size_t)B * T * C * sizeof(float), "attention scratch");
+    float *row = (float *)xmalloc((size_t)B * NH * T * sizeof(float), "attention scratch");
+    attention_forward(out, att, qkv, B, T, C, NH);
+    memset(dqkv, 0, (size_t)B * T * 3 * C * sizeof(float));  // the kernels overwrite dqkv
+    attention_backward(dqkv, row, dout, qkv, att, B, T, C, NH);
+    free(att);
+    free(out);
+    free(row);
+}
+
+// Losses, and with write_grad the logit gradient written over the logits.
+static inline void fused_classifier_gpu(float *logits, float *losses, const int *targets, float dloss, int BT, int V,
+                                        int Vp, int write_grad, cudaStream_t) {
+    float *probs = (float *)xmalloc((size_t)BT * Vp * sizeof(float), "classifier scratch");
+    softmax_crossentropy_forward(probs, losses, logits, targets, BT, V, Vp);
+    if (write_grad) softmax_crossentropy_backward(logits, probs, targets, dloss, BT, V, Vp);
+    free(probs);
+}
+
+#define GRAD_NORM_BLOCKS 1
+static inline void sum_squares_gpu(float *out, float *, const float *g, long long n, cudaStream_t) {
+    double s = 0.0;
+    for (long long i = 0; i < n; i++) s += (double)g[i] * g[i];
+    out[0] = (float)s;
+}
+
+// The fused update: its element function, on the host.
+#include "omgd/omgd_update.cuh"
+static inline void omgd_adamw_update_gpu(float *master, floatX *params, const float *grads, float *m, float *v,
+                                         const OmgdSegment *seg, int nseg, long long total, float lr, float beta1,
+                                         float beta2, float eps, unsigned long long seed, cudaStream_t) {
+    for (long long idx = 0; idx < total; idx++)
+        omgd_adamw_element(idx, master, params, grads, m, v, seg, nseg, lr, beta1, beta2, eps, seed);
+}
+
+#endif
