@@ -48,7 +48,9 @@ extern "C" {
 }
 
 // Activations of one forward pass for (B, T), and the backward pass's
-// scratch; floatX unless marked fp32. Per-layer arrays hold L slices.
+// scratch; floatX unless marked fp32. Per-layer arrays hold L slices, except
+// what train.recompute recomputes in the backward pass instead: with 1 the
+// GELU output, with 2 also the LayerNorm outputs, hold one layer (reused).
 typedef struct {
     floatX *encoded, *ln1, *qkv, *atty, *residual2, *ln2, *fch, *fch_gelu, *residual3;
     floatX *proj, *lnf, *logits;                     // proj: attention / MLP projection before the residual add
@@ -76,6 +78,7 @@ struct Engine {
     floatX *logit_row_host;     // pinned, one row of logits (sampling)
     float *norm_partial, *norm_out, *ln_scratch;
     int B, T, has_targets;      // the last forward's batch
+    int recompute;              // train.recompute
     size_t peak_bytes;
     int params_pinned;
     char describe[320];
@@ -113,11 +116,13 @@ static double mib_(size_t bytes) { return bytes / 1048576.0; }
 
 // Lays out the activations of (B, T) from the two bases (NULL: only
 // counts). Returns floatX elements; *nf gets fp32 elements.
-static size_t layout_acts(DeviceActs *a, floatX *xb, float *fb, const GPT2Config *c, size_t B, size_t T, size_t *nf) {
+static size_t layout_acts(DeviceActs *a, floatX *xb, float *fb, const GPT2Config *c, size_t B, size_t T, int recompute,
+                          size_t *nf) {
     size_t L = c->num_layers, C = c->channels, NH = c->num_heads, Vp = c->padded_vocab_size, BT = B * T;
+    size_t L_gelu = recompute >= 1 ? 1 : L, L_ln = recompute >= 2 ? 1 : L;
     struct { floatX **p; size_t n; } xs[] = {
-        {&a->encoded, BT * C}, {&a->ln1, L * BT * C}, {&a->qkv, L * BT * 3 * C}, {&a->atty, L * BT * C},
-        {&a->residual2, L * BT * C}, {&a->ln2, L * BT * C}, {&a->fch, L * BT * 4 * C}, {&a->fch_gelu, L * BT * 4 * C},
+        {&a->encoded, BT * C}, {&a->ln1, L_ln * BT * C}, {&a->qkv, L * BT * 3 * C}, {&a->atty, L * BT * C},
+        {&a->residual2, L * BT * C}, {&a->ln2, L_ln * BT * C}, {&a->fch, L * BT * 4 * C}, {&a->fch_gelu, L_gelu * BT * 4 * C},
         {&a->residual3, L * BT * C}, {&a->proj, BT * C}, {&a->lnf, BT * C}, {&a->logits, BT * Vp},
         {&a->dresidual, BT * C}, {&a->dln, BT * C}, {&a->dqkv, BT * 3 * C}, {&a->datty, BT * C}, {&a->dfch, BT * 4 * C}};
     struct { float **p; size_t n; } fs[] = {
@@ -137,9 +142,9 @@ static size_t layout_acts(DeviceActs *a, floatX *xb, float *fb, const GPT2Config
     return nx;
 }
 
-static size_t activation_bytes(const GPT2Config *c, size_t B, size_t T) {
+static size_t activation_bytes(const GPT2Config *c, size_t B, size_t T, int recompute) {
     DeviceActs a;
-    size_t nf, nx = layout_acts(&a, NULL, NULL, c, B, T, &nf);
+    size_t nf, nx = layout_acts(&a, NULL, NULL, c, B, T, recompute, &nf);
     return nx * sizeof(floatX) + nf * sizeof(float);
 }
 
@@ -202,7 +207,7 @@ void engine_plan(const GPT2 *model, const Omgd *omgd, int B, int T, const Config
     master = 0;  // the fp32 weights are the master weights
 #endif
     size_t moments = 2 * slice_max * sizeof(float), grads = slice_max * sizeof(float);
-    size_t acts = activation_bytes(c, (size_t)B, (size_t)T);
+    size_t acts = activation_bytes(c, (size_t)B, (size_t)T, cfg->train.recompute);
     size_t work = matmul_context_bytes(4 * (int)C) + layernorm_scratch_floats((int)C) * sizeof(float) +
                   (GRAD_NORM_BLOCKS + 16) * sizeof(float) + (size_t)t->num_tensors * sizeof(OmgdSegment) +
                   2 * (size_t)B * T * sizeof(int);
@@ -220,7 +225,7 @@ void engine_plan(const GPT2 *model, const Omgd *omgd, int B, int T, const Config
     CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
     size_t margin = 256u << 20;  // the CUDA context's own allocations and fragmentation
     if (need + margin > free_b) {
-        size_t fixed = need - acts, per_row = activation_bytes(c, 1, (size_t)T);
+        size_t fixed = need - acts, per_row = activation_bytes(c, 1, (size_t)T, cfg->train.recompute);
         long long fit = free_b > fixed + margin ? (long long)((free_b - fixed - margin) / per_row) : 0;
         fail("%s: this run needs about %.2f GiB of GPU memory (weights %.2f, master %.2f, moments %.2f, gradients %.2f, "
              "activations %.2f, workspace %.2f) but %.2f GiB is free; train.batch_size %lld or less would fit%s",
@@ -258,7 +263,8 @@ Engine *engine_create(GPT2 *model, Omgd *omgd, int B, int T, const Config *cfg) 
     device_slice_init(&e->slice, model, omgd, e->params, e->stream);
     e->seg_host = (OmgdSegment *)xmalloc((size_t)t->num_tensors * sizeof(OmgdSegment), "update segments");
     CUDA_CHECK(cudaMalloc((void **)&e->seg_dev, (size_t)t->num_tensors * sizeof(OmgdSegment)));
-    size_t nf, nx = layout_acts(&e->a, NULL, NULL, c, (size_t)B, (size_t)T, &nf);
+    e->recompute = cfg->train.recompute;
+    size_t nf, nx = layout_acts(&e->a, NULL, NULL, c, (size_t)B, (size_t)T, e->recompute, &nf);
     CUDA_CHECK(cudaMalloc((void **)&e->act_x, nx * sizeof(floatX)));
     CUDA_CHECK(cudaMalloc((void **)&e->act_f, nf * sizeof(float)));
     CUDA_CHECK(cudaMalloc((void **)&e->inputs, (size_t)B * T * sizeof(int)));
@@ -307,6 +313,12 @@ void engine_zero_grad(Engine *e) {
     CUDA_CHECK(cudaMemsetAsync(e->slice.grads, 0, (e->slice.floats ? e->slice.floats : 1) * sizeof(float), e->stream));
 }
 
+// Layer l's LayerNorm output: its own slice, or with train.recompute 2 the
+// one shared buffer (recomputed in the backward pass).
+static floatX *recomputed_ln(const Engine *e, floatX *base, int l, size_t btc) {
+    return e->recompute >= 2 ? base : base + (size_t)l * btc;
+}
+
 // Weight of tensor `kind` of block l on the device; its gradient (NULL when frozen).
 static floatX *W(const Engine *e, int kind, int l) {
     return e->params + e->model->table.tensors[param_index(&e->model->table, kind, l)].offset;
@@ -326,7 +338,7 @@ float engine_forward(Engine *e, const int *inputs, const int *targets, int B, in
         if (inputs[i] < 0 || inputs[i] >= V || (targets && (targets[i] < 0 || targets[i] >= V)))
             fail("forward: token id out of range [0, %d) at position %d", V, i);
     size_t nf;
-    layout_acts(&e->a, e->act_x, e->act_f, c, (size_t)B, (size_t)T, &nf);
+    layout_acts(&e->a, e->act_x, e->act_f, c, (size_t)B, (size_t)T, e->recompute, &nf);
     e->B = B;
     e->T = T;
     e->has_targets = targets != NULL;
@@ -338,9 +350,10 @@ float engine_forward(Engine *e, const int *inputs, const int *targets, int B, in
     size_t btc = (size_t)BT * C;
     for (int l = 0; l < L; l++) {
         floatX *residual = l == 0 ? a->encoded : a->residual3 + (l - 1) * btc;
-        floatX *ln1 = a->ln1 + l * btc, *qkv = a->qkv + 3 * l * btc, *atty = a->atty + l * btc;
-        floatX *residual2 = a->residual2 + l * btc, *ln2 = a->ln2 + l * btc, *residual3 = a->residual3 + l * btc;
-        floatX *fch = a->fch + 4 * l * btc, *fch_gelu = a->fch_gelu + 4 * l * btc;
+        floatX *ln1 = recomputed_ln(e, a->ln1, l, btc), *qkv = a->qkv + 3 * l * btc, *atty = a->atty + l * btc;
+        floatX *residual2 = a->residual2 + l * btc, *ln2 = recomputed_ln(e, a->ln2, l, btc);
+        floatX *residual3 = a->residual3 + l * btc;
+        floatX *fch = a->fch + 4 * l * btc, *fch_gelu = e->recompute >= 1 ? a->fch_gelu : a->fch_gelu + 4 * l * btc;
         size_t lo = (size_t)l * BT;
         layernorm_forward_gpu(ln1, a->ln1_mean + lo, a->ln1_rstd + lo, residual, W(e, T_LN1W, l), W(e, T_LN1B, l), BT,
                               C, s);
@@ -383,14 +396,19 @@ void engine_backward(Engine *e, float loss_scale) {
                            W(e, T_LNFW, 0), a->lnf_mean, a->lnf_rstd, e->ln_scratch, BT, C, s);
     for (int l = L - 1; l >= 0; l--) {
         floatX *residual = l == 0 ? a->encoded : a->residual3 + (l - 1) * btc;
-        floatX *ln1 = a->ln1 + l * btc, *qkv = a->qkv + 3 * l * btc, *atty = a->atty + l * btc;
-        floatX *residual2 = a->residual2 + l * btc, *ln2 = a->ln2 + l * btc;
-        floatX *fch = a->fch + 4 * l * btc, *fch_gelu = a->fch_gelu + 4 * l * btc;
+        floatX *ln1 = recomputed_ln(e, a->ln1, l, btc), *qkv = a->qkv + 3 * l * btc, *atty = a->atty + l * btc;
+        floatX *residual2 = a->residual2 + l * btc, *ln2 = recomputed_ln(e, a->ln2, l, btc);
+        floatX *fch = a->fch + 4 * l * btc, *fch_gelu = e->recompute >= 1 ? a->fch_gelu : a->fch_gelu + 4 * l * btc;
         size_t lo = (size_t)l * BT;
+        // recomputed outputs are needed only as inputs of weight gradients: none for frozen blocks
+        if (e->recompute >= 1 && G(e, T_FCPROJW, l)) gelu_forward_gpu(fch_gelu, fch, 4LL * (long long)btc, s);
         // residual3 = residual2 + fcproj: dresidual serves both
         matmul_backward_gpu(&e->mm, a->dfch, G(e, T_FCPROJW, l), G(e, T_FCPROJB, l), a->dresidual, fch_gelu,
                             W(e, T_FCPROJW, l), BT, 4 * C, C, s);
         gelu_backward_gpu(a->dfch, fch, 4LL * (long long)btc, s);
+        if (e->recompute >= 2 && G(e, T_FCW, l))  // the same kernel as the forward pass: the same values
+            layernorm_forward_gpu(ln2, a->ln2_mean + lo, a->ln2_rstd + lo, residual2, W(e, T_LN2W, l), W(e, T_LN2B, l),
+                                  BT, C, s);
         matmul_backward_gpu(&e->mm, a->dln, G(e, T_FCW, l), G(e, T_FCB, l), a->dfch, ln2, W(e, T_FCW, l), BT, C, 4 * C, s);
         layernorm_backward_gpu(a->dresidual, G(e, T_LN2W, l), G(e, T_LN2B, l), a->dln, residual2, W(e, T_LN2W, l),
                                a->ln2_mean + lo, a->ln2_rstd + lo, e->ln_scratch, BT, C, s);
@@ -398,6 +416,9 @@ void engine_backward(Engine *e, float loss_scale) {
         matmul_backward_gpu(&e->mm, a->datty, G(e, T_ATTPROJW, l), G(e, T_ATTPROJB, l), a->dresidual, atty,
                             W(e, T_ATTPROJW, l), BT, C, C, s);
         attention_backward_gpu(a->dqkv, a->attn_D, a->datty, qkv, atty, a->lse + lo * NH, B, T, C, NH, s);
+        if (e->recompute >= 2 && G(e, T_QKVW, l))
+            layernorm_forward_gpu(ln1, a->ln1_mean + lo, a->ln1_rstd + lo, residual, W(e, T_LN1W, l), W(e, T_LN1B, l),
+                                  BT, C, s);
         matmul_backward_gpu(&e->mm, a->dln, G(e, T_QKVW, l), G(e, T_QKVB, l), a->dqkv, ln1, W(e, T_QKVW, l), BT, C,
                             3 * C, s);
         layernorm_backward_gpu(a->dresidual, G(e, T_LN1W, l), G(e, T_LN1B, l), a->dln, residual, W(e, T_LN1W, l),

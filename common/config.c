@@ -61,6 +61,7 @@ static const KeyDef KEYS[] = {
     {"train.on_nonfinite", K_STRING, F(train.on_nonfinite), "skip", 0, 0, 0, "skip|stop", NULL, "a NaN or infinite loss or gradient norm: skip that update (stopping after 20 in a row), or stop with a checkpoint of the last good state"},
     {"train.spike_zscore", K_DOUBLE, F(train.spike_zscore), "5", 0, BIG, 0, NULL, NULL, "a loss this many standard deviations above the mean of the last 128 steps is logged as a spike; 0 = off"},
     {"train.skip_spikes", K_BOOL, F(train.skip_spikes), "false", 0, 0, 0, NULL, NULL, "also skip the update of a spike step"},
+    {"train.recompute", K_INT, F(train.recompute), "0", 0, 2, 0, NULL, NULL, "GPU trainer: recompute activations in the backward pass instead of keeping them, 0 none, 1 the GELU outputs (4C values per token per layer), 2 also the LayerNorm outputs (2C more); the CPU trainer keeps all"},
     {"train.plan_only", K_BOOL, F(train.plan_only), "false", 0, 0, 0, NULL, NULL, "print what the run would hold in memory (the GPU trainer: its device memory plan), check that it fits, and exit without training"},
     {"optimizer.lr", K_DOUBLE, F(optimizer.lr), "6e-4", 0, 10, 0, NULL, NULL, "peak learning rate"},
     {"optimizer.min_lr", K_DOUBLE, F(optimizer.min_lr), "6e-5", 0, 10, 0, NULL, NULL, "final learning rate of the cosine and linear schedules (at most lr)"},

@@ -49,6 +49,7 @@ typedef struct {
     double spike_zscore;          // 0 = off
     int skip_spikes;              // bool
     int plan_only;                // bool: print the memory plan, check it fits, exit
+    int recompute;                // GPU trainer: 0 store all activations, 1 recompute GELU, 2 GELU + LayerNorm
 } TrainConfig;
 
 typedef struct {

@@ -13,7 +13,7 @@
    T = 1024, batch 1) whose run fits, by the trainer's memory plan
    (train.plan_only): full AdamW, and OMGD (gamma 3) with state keep and
    reset (keep parks every block's moments in host memory, which can bound
-   it first). With --confirm, 3 real steps of the 1.5B shape (d48) in each
+   it first), and both with train.recompute 2. With --confirm, 3 real steps of the 1.5B shape (d48) in each
    mode check the plan against the measured peak.
 
   scripts/bench_gpu.py [--batch 16] [--steps 30] [--confirm]
@@ -29,8 +29,11 @@ PEAKS = [("H200", 989.4e12), ("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H100
 
 
 def device_name():
-    r = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True)
-    return r.stdout.strip().splitlines()[0] if r.returncode == 0 and r.stdout.strip() else "unknown GPU"
+    try:
+        r = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True)
+    except FileNotFoundError:
+        return "unknown device (no nvidia-smi)"
+    return r.stdout.strip().splitlines()[0] if r.returncode == 0 and r.stdout.strip() else "unknown device"
 
 
 def peak_flops(name):
@@ -54,29 +57,29 @@ def base_124m(batch, steps):
             "omgd.warmup_steps=0", "omgd.active_layers=3", "omgd.switch_interval=100"]
 
 
-def fits(binary, tmp, depth, mode, state):
+def fits(binary, tmp, depth, mode, state, recompute=0):
     sets = [f"model.depth={depth}", "model.channels=1600", "model.heads=25", "model.context=1024",
             "train.seq_len=1024", "train.batch_size=1", "train.total_batch_tokens=1024", "train.steps=3",
             "train.val_every=0", "train.sample_every=0", "optimizer.warmup_steps=0", f"omgd.mode={mode}",
             "omgd.active_layers=3", "omgd.switch_interval=100", "omgd.warmup_steps=0", f"omgd.state={state}",
-            "train.plan_only=true"]
-    r = train(binary, os.path.join(tmp, f"plan_{mode}_{state}_{depth}"), sets)
+            f"train.recompute={recompute}", "train.plan_only=true"]
+    r = train(binary, os.path.join(tmp, f"plan_{mode}_{state}_{recompute}_{depth}"), sets)
     return r.returncode == 0, r
 
 
-def largest_depth(binary, tmp, mode, state):
+def largest_depth(binary, tmp, mode, state, recompute):
     lo, hi = 0, 4  # omgd.active_layers is 3: start above it
-    while fits(binary, tmp, hi, mode, state)[0]:
+    while fits(binary, tmp, hi, mode, state, recompute)[0]:
         lo, hi = hi, hi * 2
         if hi > 4096:
             return lo, "over 4096"
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if fits(binary, tmp, mid, mode, state)[0]:
+        if fits(binary, tmp, mid, mode, state, recompute)[0]:
             lo = mid
         else:
             hi = mid
-    why = fits(binary, tmp, hi, mode, state)[1].stderr.strip().splitlines()[-1:]
+    why = fits(binary, tmp, hi, mode, state, recompute)[1].stderr.strip().splitlines()[-1:]
     return lo, why[0][:160] if why else ""
 
 
@@ -117,11 +120,12 @@ def main():
         ratio = f"{tps / base_tps:.2f}x tok/s, {state / base_state:.2f} mem" if base_tps else ""
         print(f"{mode:<6} {tps:10.0f} {med:9.2f} {mfu:>7} {peak_mib:9.0f} {state:25.1f} {ratio}")
     print("\nlargest depth at channels 1600 (heads 25, T 1024, batch 1) that fits, by the memory plan:")
-    for mode, state in (("none", "keep"), ("omgd", "keep"), ("omgd", "reset")):
-        depth, why = largest_depth(a.binary, tmp, mode, state)
+    for mode, state, recompute in (("none", "keep", 0), ("omgd", "keep", 0), ("omgd", "reset", 0),
+                                   ("none", "keep", 2), ("omgd", "keep", 2)):
+        depth, why = largest_depth(a.binary, tmp, mode, state, recompute)
         params = depth * 12 * 1600 * 1600 / 1e9
-        print(f"  omgd.mode {mode:<4} state {state:<5}: depth {depth:>4} (~{params:.1f}B block parameters); "
-              f"one more: {why}")
+        print(f"  omgd.mode {mode:<4} state {state:<5} recompute {recompute}: depth {depth:>4} "
+              f"(~{params:.1f}B block parameters); one more: {why}")
     if a.confirm:
         print("\n1.5B shape (d48), 3 real steps, batch 1:")
         for mode in ("none", "omgd"):
