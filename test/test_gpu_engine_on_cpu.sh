@@ -53,4 +53,13 @@ for from in gpu cpu; do
         not_ok "the GPU engine resumes a $from checkpoint" "$(tail -1 "$r.out")"
     fi
 done
+# and the CPU trainer resumes the GPU engine's checkpoint
+r="$SCRATCH/cpu_resumes_gpu"
+cp -r "$d.gpu" "$r"
+rm -f "$r"/model_00000010.bin "$r"/state_00000010.bin
+if ./train_gpt2 "${SMALL[@]}" --set output.dir="$r" --set output.resume=latest >"$r.out" 2>&1; then
+    compare "the CPU trainer resumes a GPU-engine checkpoint (step 5 of 10) to the same run" "$d.cpu" "$r"
+else
+    not_ok "the CPU trainer resumes a GPU-engine checkpoint" "$(tail -1 "$r.out")"
+fi
 finish
