@@ -54,8 +54,10 @@ status=0
 printf '\n== kernels against the CPU code\n'
 for bin in build/gpu/check_*; do
     name=$(basename "$bin")
-    "$bin" >"$OUT_DIR/$name.log" 2>&1 || status=1
+    "$bin" >"$OUT_DIR/$name.log" 2>&1; rc=$?
+    [ $rc -eq 0 ] || status=1
     grep -E "PASS|FAIL" "$OUT_DIR/$name.log" | sed "s/^/$name  /"
+    [ $rc -eq 0 ] || grep -qE "PASS|FAIL" "$OUT_DIR/$name.log" || echo "$name  FAIL (exit $rc): $(tail -1 "$OUT_DIR/$name.log")"
 done
 
 # ---- the trainers on one small model: 4 blocks, C 128, heads 2 (head size
