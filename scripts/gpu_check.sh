@@ -9,12 +9,13 @@
 #   3. a resumed GPU run against an uninterrupted one
 #   4. compute-sanitizer memcheck on the checks and on two trainer steps,
 #      racecheck on the attention kernels
-# then, with --bench, the benchmark (scripts/bench_gpu.py).
+# then, with --bench, the benchmark (scripts/bench_gpu.py); --bench-only
+# sets up, builds what is missing and runs only the benchmark.
 #
 # Needs data/brown/ (scripts/prepare_data.sh makes it; carry it to the GPU
 # machine) and cJSON and OpenBLAS: where the machine lacks them, run
 # scripts/gpu_deps.sh on a machine with apt first and carry .gpu_deps/.
-#   scripts/gpu_check.sh [--bench]       (GPU_ARCH=... for another GPU)
+#   scripts/gpu_check.sh [--bench | --bench-only]   (GPU_ARCH=... for another GPU)
 # Paste the table into docs/gpu_notes.md with the date and the device.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -44,12 +45,16 @@ if [ ! -e "${CUDA_HOME:-/usr/local/cuda}/lib64/libcublasLt.so" ] && ! ldconfig -
     MAKE_ARGS+=(CUBLAS_ROOT="$root" CUBLAS_LINKDIR="$PWD/build/cublas")
     echo "using cuBLASLt from $root"
 fi
-rm -f build/gpu/check_* train_gpt2cu train_gpt2fp32cu
+[ "${1:-}" = "--bench-only" ] || rm -f build/gpu/check_* train_gpt2cu train_gpt2fp32cu
 if ! make -j"$(nproc)" train_gpt2 train_gpt2cu train_gpt2fp32cu gpu_checks "${MAKE_ARGS[@]}" >"$OUT_DIR/build.log" 2>&1; then
     grep -m10 -E "error|Error" "$OUT_DIR/build.log"
     exit 1
 fi
 status=0
+if [ "${1:-}" = "--bench-only" ]; then
+    python3 scripts/bench_gpu.py --confirm
+    exit $?
+fi
 
 printf '\n== kernels against the CPU code\n'
 for bin in build/gpu/check_*; do
