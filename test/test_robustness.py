@@ -171,7 +171,11 @@ def body(tmp, rng):
     while attempts < 60 and not run_complete(d):
         attempts += 1
         p = subprocess.Popen(args(d, "output.resume=latest"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(rng.uniform(0.0, run_s / 3))
+        if attempts % 3 == 1:  # any moment, start-up included
+            time.sleep(rng.uniform(0.0, run_s / 3))
+        else:  # during training, a few steps in: every run gets stopped several times before it completes
+            wait_for_step_line(p)
+            time.sleep(rng.uniform(0.0, run_s / 12))
         p.send_signal(signal.SIGTERM)
         out, err = p.communicate()
         if p.returncode == 0 and "stopped by SIGTERM" in out:
