@@ -20,43 +20,7 @@
 
 #include "kernels/common.cuh"
 
-// ---- host stand-ins for the CUDA runtime calls of device_slice.cuh
-static cudaError_t host_malloc(void **p, size_t n) {
-    *p = malloc(n);
-    return *p ? cudaSuccess : cudaErrorMemoryAllocation;
-}
-static cudaError_t host_free(void *p) {
-    free(p);
-    return cudaSuccess;
-}
-static cudaError_t host_copy(void *dst, const void *src, size_t n, cudaMemcpyKind, cudaStream_t) {
-    memcpy(dst, src, n);
-    return cudaSuccess;
-}
-static int fake_handles;
-static cudaError_t host_stream_create(cudaStream_t *s, unsigned) {
-    *s = (cudaStream_t)(uintptr_t)(++fake_handles);
-    return cudaSuccess;
-}
-static cudaError_t host_event_create(cudaEvent_t *e, unsigned) {
-    *e = (cudaEvent_t)(uintptr_t)(++fake_handles);
-    return cudaSuccess;
-}
-static cudaError_t host_nothing_stream(cudaStream_t) { return cudaSuccess; }
-static cudaError_t host_nothing_event(cudaEvent_t) { return cudaSuccess; }
-static cudaError_t host_record(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
-static cudaError_t host_wait(cudaStream_t, cudaEvent_t, unsigned) { return cudaSuccess; }
-#define cudaMalloc host_malloc
-#define cudaFree host_free
-#define cudaMemcpyAsync host_copy
-#define cudaStreamCreateWithFlags host_stream_create
-#define cudaEventCreateWithFlags host_event_create
-#define cudaStreamSynchronize host_nothing_stream
-#define cudaStreamDestroy host_nothing_stream
-#define cudaEventDestroy host_nothing_event
-#define cudaEventRecord host_record
-#define cudaStreamWaitEvent host_wait
-
+#include "test/host/cuda_on_host.cuh"  // the CUDA calls of device_slice.cuh, on the host
 #include "omgd/device_slice.cuh"
 extern "C" {
 #include "omgd/adamw.h"
