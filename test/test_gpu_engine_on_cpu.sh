@@ -41,6 +41,20 @@ for v in "omgd:" "full AdamW:--set omgd.mode=none" "lisa:--set omgd.mode=lisa" "
     "$EMU" "${SMALL[@]}" "${extra[@]}" --set output.dir="$d.gpu" >"$d.gpu.out" 2>&1 || { not_ok "$name: engine run" "$(tail -1 "$d.gpu.out")"; continue; }
     compare "$name: the GPU engine's run equals the CPU trainer's (losses, norms, val, weights)" "$d.cpu" "$d.gpu"
 done
+# samples: a forward pass of one sequence without targets, the last
+# position's probabilities; the same text as the CPU trainer's
+for t in cpu gpu; do
+    bin=./train_gpt2; [ $t = gpu ] && bin="$EMU"
+    "$bin" "${SMALL[@]}" --set train.steps=4 --set train.val_every=0 --set train.sample_every=2 --set train.sample_tokens=12 \
+        --set output.dir="$SCRATCH/sample.$t" >"$SCRATCH/sample.$t.out" 2>&1
+done
+want="$(grep '"type":"sample"' "$SCRATCH/sample.cpu/log.jsonl" 2>/dev/null)"
+got="$(grep '"type":"sample"' "$SCRATCH/sample.gpu/log.jsonl" 2>/dev/null)"
+n=$(grep -c '"type":"sample"' <<<"$want")
+check "samples: the GPU engine writes the CPU trainer's text (steps 0, 2, 4)" \
+    "$n CPU samples; first GPU one: $(head -1 <<<"$got" | cut -c1-120)" \
+    bash -c '[ "$1" -eq 3 ] && [ "$2" = "$3" ]' _ "$n" "$want" "$got"
+
 # resume: the engine's own checkpoint at step 5, and the CPU trainer's
 d="$SCRATCH/omgd"
 for from in gpu cpu; do
