@@ -43,8 +43,17 @@ def weights(path):
     return struct.unpack_from(f"<{n}f", data, 1024)
 
 
-def number(x):
-    return x if isinstance(x, (int, float)) else float("nan")  # null (NaN) in a log
+def diff(a, b, relative=False):
+    """|a - b| (relative to |b|): 0 when both are null (the same skipped
+    step), infinite when only one is."""
+    if a is None and b is None:
+        return 0.0
+    if not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
+        return float("inf")  # one null, or a record missing
+    d = abs(a - b)
+    if d != d:
+        return float("inf")
+    return d / abs(b) if relative and b != 0 else d
 
 
 def main():
@@ -68,14 +77,13 @@ def main():
     if sorted(ref_t) != sorted(run_t) or not ref_t:
         print(f"{a.label:<6} train steps differ: {sorted(ref_t)} vs {sorted(run_t)}  FAIL")
         return 1
-    loss = max(abs(number(run_t[s]["loss"]) - number(ref_t[s]["loss"])) for s in ref_t)
+    loss = max(diff(run_t[s]["loss"], ref_t[s]["loss"]) for s in ref_t)
     report(f"train loss, max |diff| ({len(ref_t)} steps)", loss, a.loss_tol)
-    norm = max(abs(number(run_t[s]["grad_norm"]) - number(ref_t[s]["grad_norm"])) / abs(number(ref_t[s]["grad_norm"]))
-               for s in ref_t)
+    norm = max(diff(run_t[s]["grad_norm"], ref_t[s]["grad_norm"], relative=True) for s in ref_t)
     report("gradient norm, max rel diff", norm, a.norm_tol)
     ref_v, run_v = records(a.ref, "val"), records(a.run, "val")
     if ref_v:
-        val = max(abs(number(run_v.get(s, {}).get("val_loss")) - number(ref_v[s]["val_loss"])) for s in ref_v)
+        val = max(diff(run_v.get(s, {}).get("val_loss", "missing"), ref_v[s]["val_loss"]) for s in ref_v)
         report(f"val loss, max |diff| ({len(ref_v)} evals)", val, a.loss_tol)
     m_ref, m_run = newest_model(a.ref), newest_model(a.run)
     if os.path.basename(m_ref) != os.path.basename(m_run):

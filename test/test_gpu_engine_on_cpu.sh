@@ -41,6 +41,17 @@ for v in "omgd:" "full AdamW:--set omgd.mode=none" "lisa:--set omgd.mode=lisa" "
     "$EMU" "${SMALL[@]}" "${extra[@]}" --set output.dir="$d.gpu" >"$d.gpu.out" 2>&1 || { not_ok "$name: engine run" "$(tail -1 "$d.gpu.out")"; continue; }
     compare "$name: the GPU engine's run equals the CPU trainer's (losses, norms, val, weights)" "$d.cpu" "$d.gpu"
 done
+# a skipped update (NaN gradient norm) on the step a new period starts:
+# the period switch's copies are not waited for by an update
+d2="$SCRATCH/nan_skip"
+OMGD_FAULT_NAN_STEP=3 ./train_gpt2 "${SMALL[@]}" --set output.dir="$d2.cpu" >"$d2.cpu.out" 2>&1
+OMGD_FAULT_NAN_STEP=3 "$EMU" "${SMALL[@]}" --set output.dir="$d2.gpu" >"$d2.gpu.out" 2>&1
+if grep -q '"skipped":true' "$d2.gpu/log.jsonl" 2>/dev/null; then
+    compare "a skipped update at a period switch: the GPU engine's run equals the CPU trainer's" "$d2.cpu" "$d2.gpu"
+else
+    not_ok "a skipped update at a period switch" "no skipped step in the engine's log: $(tail -1 "$d2.gpu.out")"
+fi
+
 # samples: a forward pass of one sequence without targets, the last
 # position's probabilities; the same text as the CPU trainer's
 for t in cpu gpu; do
