@@ -62,7 +62,6 @@ struct Engine {
     GPT2 *model;
     Omgd *omgd;
     const Config *cfg;
-    GPT2Config c;
     int max_tokens;             // B * T of the training micro-batch
     cudaStream_t stream;
     MatmulContext mm;
@@ -148,29 +147,6 @@ static size_t activation_bytes(const GPT2Config *c, size_t B, size_t T, int reco
     return nx * sizeof(floatX) + nf * sizeof(float);
 }
 
-// The most floats the active slice can hold in this run: everything while
-// training all parameters (mode none, warmup); otherwise the always-active
-// group plus the gamma largest units.
-static size_t max_slice_floats(const Omgd *o, const ParamTable *t) {
-    const MaskSettings *s = &o->settings.mask;
-    if (s->mode == MASK_NONE || s->warmup_steps > 0) return t->num_params;
-    const OptStateStore *st = &o->store;
-    int nu = st->num_units, take = s->gamma;
-    if (s->mode == MASK_OMGD_TENSOR) take = (nu + s->gamma - 1) / s->gamma;  // one of M groups of tensors
-    if (take > nu) take = nu;
-    uint8_t *used = (uint8_t *)xcalloc((size_t)nu, 1, "slice plan");
-    size_t total = st->always_floats;
-    for (int k = 0; k < take; k++) {
-        int best = -1;
-        for (int u = 0; u < nu; u++)
-            if (!used[u] && (best < 0 || st->unit_floats[u] > st->unit_floats[best])) best = u;
-        used[best] = 1;
-        total += st->unit_floats[best];
-    }
-    free(used);
-    return total;
-}
-
 static void update_peak(Engine *e) {
     size_t free_b, total_b;
     CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
@@ -199,7 +175,7 @@ void engine_plan(const GPT2 *model, const Omgd *omgd, int B, int T, const Config
         fail("%s: model.channels / model.heads = %d / %d = %d: the GPU attention kernels take head sizes 16, 32 and 64",
              cfg->source, c->channels, c->num_heads, c->channels / c->num_heads);
     const ParamTable *t = &model->table;
-    size_t slice_max = max_slice_floats(omgd, t);
+    size_t slice_max = device_slice_max_floats(omgd);
     size_t P = t->num_params, C = c->channels;
     size_t weights = P * sizeof(floatX);
     size_t master = slice_max * sizeof(float);
@@ -245,7 +221,6 @@ Engine *engine_create(GPT2 *model, Omgd *omgd, int B, int T, const Config *cfg) 
     e->model = model;
     e->omgd = omgd;
     e->cfg = cfg;
-    e->c = *c;
     e->max_tokens = B * T;
     const ParamTable *t = &model->table;
     cudaDeviceProp prop;
@@ -305,7 +280,7 @@ const char *engine_describe(const Engine *e) { return e->describe; }
 int engine_begin_step(Engine *e, int64_t step, int64_t epoch) {
     int switched = omgd_begin_step(e->omgd, e->model, step, epoch);
     device_slice_follow(&e->slice);  // a new period, the first step, or a resumed mask
-    update_peak(e);
+    update_peak(e);                  // device memory is allocated only at start-up and here
     return switched;
 }
 
@@ -329,7 +304,7 @@ static float *G(const Engine *e, int kind, int l) {
 }
 
 float engine_forward(Engine *e, const int *inputs, const int *targets, int B, int T) {
-    const GPT2Config *c = &e->c;
+    const GPT2Config *c = &e->model->config;
     if (B <= 0 || T <= 0 || T > c->max_seq_len || (long long)B * T > e->max_tokens)
         fail("forward: batch %d x %d does not fit the model (context %d) or the GPU buffers (%d tokens)", B, T,
              c->max_seq_len, e->max_tokens);
@@ -382,7 +357,7 @@ float engine_forward(Engine *e, const int *inputs, const int *targets, int B, in
 
 void engine_backward(Engine *e, float loss_scale) {
     if (!e->has_targets) fail("backward: the last forward pass had no targets");
-    const GPT2Config *c = &e->c;
+    const GPT2Config *c = &e->model->config;
     int B = e->B, T = e->T, L = c->num_layers, C = c->channels, NH = c->num_heads, V = c->vocab_size;
     int Vp = c->padded_vocab_size, BT = B * T;
     cudaStream_t s = e->stream;
@@ -425,7 +400,6 @@ void engine_backward(Engine *e, float loss_scale) {
                                a->ln1_mean + lo, a->ln1_rstd + lo, e->ln_scratch, BT, C, s);
     }
     encoder_backward_gpu(G(e, T_WTE, 0), G(e, T_WPE, 0), a->dresidual, e->inputs, B, T, C, s);
-    update_peak(e);
 }
 
 float engine_reduce_gradients(Engine *e) {
@@ -458,7 +432,7 @@ void engine_apply_update(Engine *e, const AdamWHyper *h, float grad_clip, float 
 void engine_sync_host(Engine *e) { device_slice_to_host(&e->slice); }
 
 void engine_next_token_probs(Engine *e, const int *tokens, int len, float *probs) {
-    const GPT2Config *c = &e->c;
+    const GPT2Config *c = &e->model->config;
     int V = c->vocab_size, Vp = c->padded_vocab_size;
     engine_forward(e, tokens, NULL, 1, len);
     CUDA_CHECK(cudaMemcpyAsync(e->logit_row_host, e->a.logits + (size_t)(len - 1) * Vp, (size_t)Vp * sizeof(floatX),

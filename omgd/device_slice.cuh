@@ -244,6 +244,31 @@ static inline void device_slice_follow(DeviceSlice *s) {
     else swap_slots(s);
 }
 
+// The most floats the slice can hold in a run with these settings (the
+// memory plan's figure, before any slice exists): everything while all
+// parameters train (mode none, warmup); otherwise the always-active group
+// plus gamma blocks (the slots device_slice_follow keeps), or for tensor
+// units the largest group of tensors one period can activate.
+static inline size_t device_slice_max_floats(const Omgd *o) {
+    const MaskSettings *s = &o->settings.mask;
+    const OptStateStore *st = &o->store;
+    if (s->mode == MASK_NONE || s->warmup_steps > 0) return o->table->num_params;
+    int nu = st->num_units, take = s->gamma;
+    if (s->mode == MASK_OMGD_TENSOR) take = (nu + s->gamma - 1) / s->gamma;  // one of M groups of tensors
+    if (take > nu) take = nu;
+    uint8_t *used = (uint8_t *)xcalloc((size_t)nu, 1, "slice plan");
+    size_t total = st->always_floats;
+    for (int k = 0; k < take; k++) {  // the `take` largest units
+        int best = -1;
+        for (int u = 0; u < nu; u++)
+            if (!used[u] && (best < 0 || st->unit_floats[u] > st->unit_floats[best])) best = u;
+        used[best] = 1;
+        total += st->unit_floats[best];
+    }
+    free(used);
+    return total;
+}
+
 // Before the update kernel: the compute stream waits for the switch's copies.
 static inline void device_slice_wait(DeviceSlice *s) {
     if (!s->pending) return;
