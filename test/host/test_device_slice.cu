@@ -52,31 +52,18 @@ static void side_free(Side *s) {
     gpt2_free(&s->model);
 }
 
-// Host reference: one step of increments on the trainable tensors.
-static void host_step(Side *s, int step) {
+// One step of increments on the trainable tensors: where their weights and
+// moments live is d's (through the device slice) or, d NULL, the host's
+// (the reference).
+static void take_step(Side *s, DeviceSlice *d, int step) {
     const ParamTable *t = &s->model.table;
     OptStateStore *st = &s->omgd.store;
     for (int i = 0; i < t->num_tensors; i++) {
         if (!s->omgd.trainable[i]) continue;
         st->tensor_step[i]++;
         const ParamTensor *p = &t->tensors[i];
-        for (size_t j = 0; j < p->numel; j++) {
-            s->model.params[p->offset + j] += bump(step, i, j);
-            st->m_of[i][j] += bump(step + 1, i, j);
-            st->v_of[i][j] += bump(step + 2, i, j);
-        }
-    }
-}
-
-// The same through the device slice.
-static void device_step(Side *s, DeviceSlice *d, int step) {
-    const ParamTable *t = &s->model.table;
-    OptStateStore *st = &s->omgd.store;
-    for (int i = 0; i < t->num_tensors; i++) {
-        if (!s->omgd.trainable[i]) continue;
-        st->tensor_step[i]++;
-        const ParamTensor *p = &t->tensors[i];
-        float *w = device_slice_master(d, i), *m = d->m + d->off[i], *v = d->v + d->off[i];
+        float *w = d ? device_slice_master(d, i) : s->model.params + p->offset;
+        float *m = d ? d->m + d->off[i] : st->m_of[i], *v = d ? d->v + d->off[i] : st->v_of[i];
         for (size_t j = 0; j < p->numel; j++) {
             w[j] += bump(step, i, j);
             m[j] += bump(step + 1, i, j);
@@ -128,8 +115,8 @@ static void run_case(const char *name, MaskMode mode, int gamma, int warmup, Sta
             if ((d.off[i] != NOT_ON_DEVICE) != (dev.omgd.trainable[i] != 0)) only_trainable = 0;
         if (d.slots_mode && mask_is_masking(&dev.omgd.schedule) && d.floats != d.always_size + (size_t)gamma * d.unit_size)
             capacity_ok = 0;
-        host_step(&ref, step);
-        device_step(&dev, &d, step);
+        take_step(&ref, NULL, step);
+        take_step(&dev, &d, step);
         if (switched) {
             switches++;
             device_slice_to_host(&d);
