@@ -1,23 +1,21 @@
 // comm.h for a build without MPI: one process, rank 0 of 1.
 #include "comm/comm.h"
 
-#include <stdlib.h>
 #include <string.h>
 
+#include "comm/launcher.h"
 #include "common/error.h"
 
 // Started as one of several ranks (mpirun, srun): each copy would train
 // alone and write into the same output.dir. Refuse instead.
 static void refuse_if_launched_as_ranks(void) {
-    static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"};
-    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
-        const char *v = getenv(vars[i]);
-        if (v && atoi(v) > 1)
-            fail("started as one of %d ranks (%s), but this binary was built without MPI and trains in one process: "
-                 "every rank would write the same output.dir; run one process (the GPU trainer uses one GPU), "
-                 "or the CPU trainer built with MPI",
-                 atoi(v), vars[i]);
-    }
+    const char *var = NULL;
+    int n = launcher_ranks(&var);
+    if (n > 1)
+        fail("started as one of %d ranks (%s), but this binary was built without MPI and trains in one process: "
+             "every rank would write the same output.dir; run one process (the GPU trainer uses one GPU), "
+             "or the CPU trainer built with MPI",
+             n, var);
 }
 
 void comm_init(Comm *c, int *argc, char ***argv) {

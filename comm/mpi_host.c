@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "comm/launcher.h"
 #include "common/error.h"
 
 void mpi_check(int rc, const char *what) {
@@ -24,20 +25,12 @@ static void abort_job(void) {
     MPI_Abort(MPI_COMM_WORLD, EXIT_USER_ERROR);
 }
 
-// Whether a launcher (mpirun, srun, mpiexec) started this process. A
-// process started by hand stays a single process and never initialises
-// MPI: no launcher daemons, no shared-memory files.
-static int launched_by_mpi(void) {
-    static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "PMI_RANK", "MPI_LOCALNRANKS"};
-    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
-        if (getenv(vars[i])) return 1;
-    return getenv("SLURM_STEP_ID") != NULL && getenv("SLURM_NTASKS") != NULL;  // inside srun
-}
-
 void mpi_start(Comm *c, int *argc, char ***argv) {
     memset(c, 0, sizeof *c);
     c->size = 1;
-    if (!launched_by_mpi()) return;
+    // A process started by hand stays a single process and never
+    // initialises MPI: no launcher daemons, no shared-memory files.
+    if (!launcher_started_us()) return;
     mpi_check(MPI_Init(argc, argv), "MPI_Init");
     // errors come back as codes and end in fail(), which names the rank
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
