@@ -29,6 +29,7 @@
 #include "common/loss_guard.h"
 #include "common/lr_schedule.h"
 #include "common/rng.h"
+#include "common/run_dir.h"
 #include "common/run_log.h"
 #include "common/signals.h"
 #include "data/dataloader.h"
@@ -75,30 +76,34 @@ static GPT2Config model_shape(const Config *cfg) {
         {"model.padded_vocab", c.padded_vocab_size, f.padded_vocab_size}};
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
         if (config_is_set(cfg, dims[i].key) && dims[i].cfg_value != dims[i].file_value)
-            fail("%s: %s is %d but model.init_from %s has %d", cfg->source, dims[i].key,
-                 dims[i].cfg_value, mc->init_from, dims[i].file_value);
+            config_fail_key(cfg, dims[i].key, "%d, but model.init_from %s has %d", dims[i].cfg_value, mc->init_from,
+                            dims[i].file_value);
     }
     if (mc->preset[0] != '\0')
-        fail("%s: model.preset and model.init_from both given; the model file sets the shape",
-             cfg->source);
+        config_fail_key(cfg, "model.preset", "given with model.init_from; the model file sets the shape");
     return f;
 }
 
 static double mib(size_t bytes) { return bytes / (1024.0 * 1024.0); }
 
-// Mean loss over val_steps sequential batches from the start of the split.
 // Mean loss over the first `steps` windows of the validation data; rank r
-// of N evaluates windows r, r + N, ... (its loader's share).
+// of N evaluates windows r, r + N, ... (its loader's share). A stop signal
+// ends it early (*interrupted = 1 on every rank; the caller logs nothing).
 static float validation_loss(Engine *engine, DataLoader *val, int steps, int *inputs, int *targets,
-                             int B, int T, Comm *comm) {
+                             int B, int T, Comm *comm, int *interrupted) {
     dataloader_reset(val);
-    double sum = 0.0;
+    double sum[2] = {0.0, 0.0};  // loss sum, ranks interrupted
     for (int i = comm->rank; i < steps; i += comm->size) {
+        if (signals_stop_requested()) {
+            sum[1] = 1.0;
+            break;
+        }
         dataloader_next_batch(val, inputs, targets);
-        sum += engine_forward(engine, inputs, targets, B, T);
+        sum[0] += engine_forward(engine, inputs, targets, B, T);
     }
-    comm_allreduce_sum_host(comm, &sum, 1);
-    return (float)(sum / steps);
+    comm_allreduce_sum_host(comm, sum, 2);
+    *interrupted = sum[1] > 0.0;
+    return (float)(sum[0] / steps);
 }
 
 // Samples n tokens after an end-of-text token; the RNG is seeded from the
@@ -113,7 +118,8 @@ static void generate_sample(Engine *engine, int V, const Tokenizer *tok, const C
     Rng rng;
     rng_seed(&rng, rng_derive(cfg->model.seed, 0x5A3D1E00ull + (uint64_t)step));
     tokens[0] = tok->eot_token;
-    for (int i = 1; i <= n; i++) {
+    int stopped = 0;
+    for (int i = 1; i <= n && !(stopped = signals_stop_requested() != 0); i++) {
         int start = i > ctx ? i - ctx : 0, len_ctx = i - start;
         engine_next_token_probs(engine, tokens + start, len_ctx, probs);
         float coin = rng_uniform(&rng), cdf = 0.0f;
@@ -128,23 +134,37 @@ static void generate_sample(Engine *engine, int V, const Tokenizer *tok, const C
         if (len + pl < cap) { memcpy(text + len, piece, pl); len += pl; }
     }
     text[len] = '\0';
-    printf("sample at step %d:\n---\n%s\n---\n", step, text);
-    char *escaped = xmalloc(cap * 6 + 3, "sample text");
-    json_escape(escaped, cap * 6 + 3, text);
-    run_log_write(log, "\"type\":\"sample\",\"step\":%d,\"text\":%s", step, escaped);
-    free(escaped);
+    if (!stopped) {  // a stop signal cut the sample short: nothing to show
+        printf("sample at step %d:\n---\n%s\n---\n", step, text);
+        char *escaped = xmalloc(cap * 6 + 3, "sample text");
+        json_escape(escaped, cap * 6 + 3, text);
+        run_log_write(log, "\"type\":\"sample\",\"step\":%d,\"text\":%s", step, escaped);
+        free(escaped);
+    }
     free(text);
     free(tokens);
     free(probs);
 }
 
+// Collective. Whether the weights and every rank's optimizer state are
+// finite; if not, what (on rank 0: the first bad value it holds, or which
+// rank holds one) goes to what, and no file is written.
+static int state_is_finite(const GPT2 *model, const Omgd *omgd, Comm *comm, char *what, size_t cap) {
+    int ok = (comm->rank > 0 || gpt2_weights_finite(model, what, cap)) && state_store_finite(&omgd->store, what, cap);
+    int bad_rank = comm_allreduce_max_int_host(comm, ok ? 0 : comm->rank + 1);
+    if (bad_rank > 1 && comm->rank == 0) snprintf(what, cap, "the optimizer state of rank %d", bad_rank - 1);
+    return bad_rank == 0;
+}
+
 // Collective. Ranks > 0 write their optimizer-state shards first; rank 0
 // then writes the model file and, last, its state file, which records the
 // digests of the model file and of every shard: only then is the
-// checkpoint complete.
-static void save_checkpoint(Engine *engine, const GPT2 *model, const Omgd *omgd, const DataLoader *loader,
-                            const Config *cfg, int step, RunLog *log, Comm *comm) {
+// checkpoint complete. Nothing is written when a weight or moment is not
+// finite (returns 0, the reason in why): every checkpoint is a good state.
+static int save_checkpoint(Engine *engine, const GPT2 *model, const Omgd *omgd, const DataLoader *loader,
+                           const Config *cfg, int step, RunLog *log, Comm *comm, char *why, size_t why_cap) {
     engine_sync_host(engine);
+    if (!state_is_finite(model, omgd, comm, why, why_cap)) return 0;
     char path[4096], state_path[4096];
     checkpoint_state_path(state_path, sizeof state_path, cfg->output.dir, step);
     FileDigest mine = {0, 0, 0}, *shards = xcalloc((size_t)comm->size, sizeof(FileDigest), "shard digests");
@@ -162,7 +182,7 @@ static void save_checkpoint(Engine *engine, const GPT2 *model, const Omgd *omgd,
     comm_allgather_host(comm, &mine, shards, sizeof mine);
     if (comm->rank > 0) {
         free(shards);
-        return;
+        return 1;
     }
     checkpoint_model_path(path, sizeof path, cfg->output.dir, step);
     FileDigest digest = model_file_save(model, path);
@@ -175,12 +195,16 @@ static void save_checkpoint(Engine *engine, const GPT2 *model, const Omgd *omgd,
     state_write_section(&w, "model_file", &digest, sizeof digest);
     if (comm->size > 1) state_write_section(&w, "shards", shards + 1, (uint64_t)(comm->size - 1) * sizeof(FileDigest));
     state_write_section(&w, "dataloader", &ls, sizeof ls);
+    char *settings = config_training_text(cfg);  // what a resume compares its settings with
+    state_write_section(&w, "config", settings, strlen(settings));
+    free(settings);
     omgd_save(omgd, &w);
     state_writer_commit(&w);
     free(shards);
     checkpoint_prune(cfg->output.dir, cfg->output.keep_last);
     run_log_write(log, "\"type\":\"event\",\"event\":\"checkpoint\",\"step\":%d", step);
     printf("checkpoint: %s/model_%08d.bin + state_%08d.bin\n", cfg->output.dir, step, step);
+    return 1;
 }
 
 // The OMGD settings of the config's omgd section.
@@ -251,6 +275,111 @@ static void resume_paths(const Config *cfg, long step, char *model_path, char *s
     checkpoint_state_path(state_path, cap, dir, step);
 }
 
+// Rank 0, before any file is written: what resuming step `start` means.
+// Refuses train.steps below the checkpoint's step, and a branch (newer
+// checkpoints in output.dir) that output.branch does not allow. Returns 1
+// if newer checkpoints are to be moved aside (a branch, or with
+// resume=latest newer ones that do not verify).
+static int check_resume(const Config *cfg, long start) {
+    if (cfg->train.steps < start)
+        config_fail_key(cfg, "train.steps", "%d is below step %ld of the checkpoint being resumed: nothing to train "
+                        "(set train.steps above %ld to train further)", cfg->train.steps, start, start);
+    long newest;
+    int newer = run_dir_newer_checkpoints(cfg->output.dir, start, &newest);
+    if (newer == 0 || strcmp(cfg->output.resume, "latest") == 0) return newer > 0;
+    if (!cfg->output.branch)
+        config_fail_key(cfg, "output.resume",
+                        "step %ld, but output.dir %s holds %d newer checkpoint%s (up to step %ld): resuming it starts a "
+                        "branch; set output.branch=true to move them and their log to %s/history_after_%08ld/ and "
+                        "go on from step %ld, or resume the newest",
+                        start, cfg->output.dir, newer, newer == 1 ? "" : "s", newest, cfg->output.dir, start, start);
+    return 1;
+}
+
+// The training settings a checkpoint was written with (its "config"
+// section, malloc'd), or NULL for checkpoints older than that section.
+static char *checkpoint_settings(StateReader *r) {
+    for (uint64_t i = 0; i < r->count; i++) {
+        if (strcmp(r->names[i], "config") != 0 || r->sizes[i] > (1u << 20)) continue;
+        char *text = xcalloc(r->sizes[i] + 1, 1, "checkpoint settings");
+        state_read_section(r, "config", text, r->sizes[i]);
+        return text;
+    }
+    return NULL;
+}
+
+// A checkpoint's optimizer state is laid out by mask unit: blocks (modes
+// none, lisa, omgd) or tensors (omgd_tensor). Another layout is refused
+// here, naming the setting, before loading would trip over a section size.
+static void check_state_layout(const Config *cfg, const Omgd *omgd, const StateReader *r, const char *old_settings,
+                               long start) {
+    int units = 0, want = omgd->store.num_units;
+    for (uint64_t i = 0; i < r->count; i++) units += strncmp(r->names[i], "opt.unit", 8) == 0;
+    if (units == want) return;
+    char was[64] = "";
+    if (!old_settings || !config_training_value(old_settings, "omgd.mode", was, sizeof was))
+        snprintf(was, sizeof was, "%s", units == omgd->table->num_tensors ? "\"omgd_tensor\"" : "\"none\", \"lisa\" or \"omgd\"");
+    config_fail_key(cfg, "omgd.mode", "\"%s\" cannot resume step %ld, written with omgd.mode %s: its optimizer state is "
+                    "kept per %s, this mode keeps it per %s; resume with omgd.mode %s, or start a new run from its "
+                    "weights with model.init_from",
+                    cfg->omgd.mode, start, was, units == omgd->table->num_tensors ? "tensor" : "block",
+                    omgd->tensor_units ? "tensor" : "block", was);
+}
+
+static void warn_changed(const char *key, const char *was, const char *now, void *ctx) {
+    fprintf(stderr, "warning: resume: %s was %s at step %ld, now %s\n", key, was, *(const long *)ctx, now);
+}
+
+// What the training loop carries between steps for checkpoints and stops.
+typedef struct {
+    Engine *engine;
+    GPT2 *model;
+    Omgd *omgd;
+    DataLoader *loader;
+    const Config *cfg;
+    RunLog *log;
+    Comm *comm;
+    long last_saved;       // step of the newest checkpoint this run wrote or resumed from (-1: none)
+    char last_good[4096];  // its model file ("" when none)
+} RunState;
+
+// Collective. The checkpoint of `step` unless this run already has it. A
+// weight or moment that is not finite ends the run here, with no file
+// written, naming the newest good checkpoint.
+static void checkpoint_step(RunState *rs, int step) {
+    if (step == rs->last_saved) return;
+    char why[512] = "";
+    if (save_checkpoint(rs->engine, rs->model, rs->omgd, rs->loader, rs->cfg, step, rs->log, rs->comm, why, sizeof why)) {
+        rs->last_saved = step;
+        checkpoint_model_path(rs->last_good, sizeof rs->last_good, rs->cfg->output.dir, step);
+        return;
+    }
+    run_log_write(rs->log, "\"type\":\"event\",\"event\":\"nonfinite_state\",\"step\":%d", step);
+    run_log_close(rs->log);
+    if (rs->comm->rank > 0) comm_barrier(rs->comm);  // rank 0 reports and ends the job
+    if (rs->last_good[0])
+        fail("step %d: non-finite %s: no checkpoint written (it would not be a good state); the last good "
+             "checkpoint is %s", step, why, rs->last_good);
+    fail("step %d: non-finite %s: no checkpoint written, and this run has no earlier one", step, why);
+}
+
+// Collective: whether any rank was asked to stop (all ranks then stop at the same point).
+static int stop_requested(Comm *comm) {
+    int sig = signals_stop_requested();
+    return comm->size > 1 ? comm_allreduce_max_int_host(comm, sig) : sig;
+}
+
+// Collective. Stops the run on a signal with a checkpoint of `step`.
+static void stop_run(RunState *rs, int step, int sig, const char *prog) {
+    checkpoint_step(rs, step);
+    run_log_write(rs->log, "\"type\":\"event\",\"event\":\"stopped\",\"step\":%d,\"signal\":\"%s\"", step,
+                  signals_name(sig));
+    run_log_close(rs->log);
+    printf("stopped by %s at step %d with a checkpoint; continue with: %s ... --set output.resume=latest\n",
+           signals_name(sig), step, prog);
+    comm_finalize(rs->comm);
+}
+
 // FNV-1a of a string: the ranks compare their effective configs by it.
 static uint64_t text_hash(const char *s) {
     uint64_t h = 1469598103934665603ull;
@@ -259,6 +388,7 @@ static uint64_t text_hash(const char *s) {
 }
 
 int main(int argc, char **argv) {
+    signals_ignore_file_size_limit();  // a write past `ulimit -f` then fails with one line, not a silent kill
     // ---- ranks (one process unless started by mpirun / srun)
     Comm comm;
     comm_init(&comm, &argc, &argv);
@@ -277,24 +407,40 @@ int main(int argc, char **argv) {
     GPT2Config shape = model_shape(&cfg);
     int B = cfg.train.batch_size, T = cfg.train.seq_len;
     if (T > shape.max_seq_len)
-        fail("%s: train.seq_len %d exceeds the model's context %d", cfg.source, T, shape.max_seq_len);
+        config_fail_key(&cfg, "train.seq_len", "%d exceeds the model's context %d (model.init_from %s)", T,
+                        shape.max_seq_len, cfg.model.init_from);
     long long tokens_per_step = cfg.train.total_batch_tokens ? cfg.train.total_batch_tokens : (long long)B * T;
     int accum = (int)(tokens_per_step / ((long long)B * T));
     if (accum % comm.size != 0)
-        fail("%s: train.total_batch_tokens %lld is %d micro-batches of train.batch_size x train.seq_len = %d tokens, "
-             "which %d ranks cannot share evenly: use a multiple of %lld tokens",
-             cfg.source, tokens_per_step, accum, B * T, comm.size, (long long)B * T * comm.size);
+        config_fail_key(&cfg, "train.total_batch_tokens",
+                        "%lld is %d micro-batches of train.batch_size x train.seq_len = %d tokens, which %d ranks "
+                        "cannot share evenly: use a multiple of %lld tokens",
+                        tokens_per_step, accum, B * T, comm.size, (long long)B * T * comm.size);
     const int accum_local = accum / comm.size;  // micro-batches this rank runs per step
+    // The run directory: locked first (a second process refuses before it
+    // touches a file), then only decisions until the model is ready; files
+    // are moved and written from the log's opening on.
     long start = -1;
     char path[4096];
+    RunDirLeftovers leftovers;
+    memset(&leftovers, 0, sizeof leftovers);
+    int set_aside = 0;  // resuming: newer checkpoints to move out of the way
+    char resumed_model[4096] = "";
     if (root) {
         make_dirs(cfg.output.dir);
+        run_dir_lock(cfg.output.dir);
         checkpoint_remove_temporaries(cfg.output.dir);
         start = resume_step(&cfg);
-        snprintf(path, sizeof path, "%s/config.json", cfg.output.dir);
-        config_write_json(&cfg, path);
+        if (start < 0) run_dir_check_fresh(cfg.output.dir, &leftovers);
+        else set_aside = check_resume(&cfg, start);
     }
     comm_broadcast_host(&comm, &start, sizeof start, 0);
+    if (start >= 0 && start == cfg.train.steps) {
+        printf("resume: the checkpoint is at step %ld = train.steps already: nothing to train (set train.steps "
+               "higher to train further)\n", start);
+        comm_finalize(&comm);
+        return 0;
+    }
 
     // ---- data: rank r of N reads global windows r, r + N, ... of the same order
     DataLoader train_loader, val_loader;
@@ -320,10 +466,21 @@ int main(int argc, char **argv) {
     OmgdSettings os = omgd_settings(&cfg);
     if (os.mask.mode == MASK_OMGD || os.mask.mode == MASK_LISA) {
         if (cfg.omgd.active_layers > shape.num_layers)
-            fail("%s: omgd.active_layers %d exceeds model depth %d", cfg.source, cfg.omgd.active_layers, shape.num_layers);
+            config_fail_key(&cfg, "omgd.active_layers", "%d exceeds the depth %d of model.init_from %s", cfg.omgd.active_layers,
+                            shape.num_layers, cfg.model.init_from);
     }
     Omgd omgd;
     omgd_init_parallel(&omgd, &os, &model.table, &comm);
+    // a replay file must hold every period the run will reach (known now for a fixed interval)
+    const MaskSchedule *ms = &omgd.schedule;
+    if (ms->replay_periods > 0 && cfg.omgd.switch_interval > 0 && cfg.train.steps > cfg.omgd.warmup_steps) {
+        long long need = (long long)(cfg.train.steps - 1 - cfg.omgd.warmup_steps) / cfg.omgd.switch_interval + 1;
+        if (need > ms->replay_periods)
+            fail("%s: holds %d period%s, but the run needs %lld (train.steps %d, omgd.warmup_steps %d, "
+                 "omgd.switch_interval %d); add lines or shorten the run",
+                 ms->replay_path, ms->replay_periods, ms->replay_periods == 1 ? "" : "s", need, cfg.train.steps,
+                 cfg.omgd.warmup_steps, cfg.omgd.switch_interval);
+    }
     // ---- what the run is and holds in memory; it stops here if that cannot fit
     printf("model: depth %d, channels %d, heads %d, context %d, vocab %d (padded %d): %zu parameters\n",
            shape.num_layers, shape.channels, shape.num_heads, shape.max_seq_len, shape.vocab_size,
@@ -337,10 +494,17 @@ int main(int argc, char **argv) {
            (long long)dataloader_total_tokens(&train_loader), dataloader_num_shards(&train_loader),
            (long long)dataloader_windows_per_epoch(&train_loader), cfg.data.shuffle ? "shuffled" : "sequential");
     printf("optimizer: AdamW, omgd.mode %s", cfg.omgd.mode);
-    if (os.mask.mode != MASK_NONE)
+    if (os.mask.mode != MASK_NONE) {
+        char interval[32], scale[48];
+        if (cfg.omgd.switch_interval > 0) snprintf(interval, sizeof interval, "%d steps", cfg.omgd.switch_interval);
+        else snprintf(interval, sizeof interval, "one epoch");
+        int nu = omgd.settings.mask.num_units, g = cfg.omgd.active_layers;
+        double auto_scale = os.mask.mode == MASK_OMGD ? (double)nu / g : os.mask.mode == MASK_OMGD_TENSOR ? g : 1.0;
+        if (cfg.omgd.grad_scale > 0) snprintf(scale, sizeof scale, "%g", cfg.omgd.grad_scale);
+        else snprintf(scale, sizeof scale, "%g (auto)", auto_scale);
         printf(" (active_layers %d of %d, switch_interval %s, warmup %d steps, pool_reset %s, state %s, grad scale %s)",
-               cfg.omgd.active_layers, omgd.settings.mask.num_units, cfg.omgd.switch_interval ? "steps" : "epoch",
-               cfg.omgd.warmup_steps, cfg.omgd.pool_reset, cfg.omgd.state, cfg.omgd.grad_scale > 0 ? "fixed" : "auto");
+               g, nu, interval, cfg.omgd.warmup_steps, cfg.omgd.pool_reset, cfg.omgd.state, scale);
+    }
     printf("\n");
     engine_plan(&model, &omgd, B, T, &cfg);
     if (cfg.train.plan_only) {
@@ -352,6 +516,7 @@ int main(int argc, char **argv) {
     if (start >= 0) {
         char spath[4096], why[1024];
         resume_paths(&cfg, start, path, spath, sizeof path);
+        snprintf(resumed_model, sizeof resumed_model, "%s", path);
         if (root && !checkpoint_verify(path, spath, why, sizeof why)) fail("cannot resume: %s", why);
         comm_barrier(&comm);  // rank 0 has checked every file of the checkpoint
         model_file_load(&model, path);
@@ -361,6 +526,16 @@ int main(int argc, char **argv) {
         state_reader_open(&r, spath);
         state_read_section(&r, "step", &st, sizeof st);
         if (st != start) fail("%s: holds step %lld, its name says %ld", spath, (long long)st, start);
+        if (root) {  // the settings it was written with, against this run's
+            char *was = checkpoint_settings(&r);
+            check_state_layout(&cfg, &omgd, &r, was, start);
+            if (was) {
+                char *now = config_training_text(&cfg);
+                config_training_diff(was, now, warn_changed, &start);
+                free(now);
+                free(was);
+            }
+        }
         int64_t file_ranks = 1;
         if (state_has_section(&r, "shards")) {
             for (uint64_t i = 0; i < r.count; i++)
@@ -405,11 +580,26 @@ int main(int argc, char **argv) {
     Engine *engine = engine_create(&model, &omgd, B, T, &cfg);
     printf("engine: %s\n", engine_describe(engine));
 
+    // ---- the run directory's files: from here on this run writes them
     RunLog log;
     memset(&log, 0, sizeof log);
-    if (root) run_log_open(&log, cfg.output.dir, start >= 0 ? (int)start : -1);
+    const char *history = NULL;
+    if (root) {
+        run_dir_move_leftovers(cfg.output.dir, &leftovers);
+        if (set_aside) {
+            history = run_dir_set_aside_after(cfg.output.dir, start);
+            printf("branch: the checkpoints after step %ld and the log that describes them moved to %s/%s/\n", start,
+                   cfg.output.dir, history);
+        }
+        snprintf(path, sizeof path, "%s/config.json", cfg.output.dir);
+        config_write_json(&cfg, path);
+        run_log_open(&log, cfg.output.dir, start >= 0 ? (int)start : -1, history != NULL);
+    }
     run_log_write(&log, "\"type\":\"event\",\"event\":\"%s\",\"step\":%d,\"num_params\":%zu,\"tokens_per_step\":%lld",
                   start >= 0 ? "resume" : "start", first_step, n, tokens_per_step);
+    if (history)
+        run_log_write(&log, "\"type\":\"event\",\"event\":\"branch\",\"step\":%d,\"moved_to\":\"%s\"", first_step,
+                      history);
 
     // ---- training loop: step S evaluates, samples and checkpoints the
     // weights after S updates, then (unless it is the last) runs update S.
@@ -418,7 +608,8 @@ int main(int argc, char **argv) {
     const int steps = cfg.train.steps;
     double total_ms = 0.0;
     int timed_steps = 0;
-    long last_saved = start;  // the step of the newest checkpoint this run wrote or resumed from
+    RunState rs = {engine, &model, &omgd, &train_loader, &cfg, &log, &comm, start, ""};
+    if (start >= 0) snprintf(rs.last_good, sizeof rs.last_good, "%s", resumed_model);
     LossGuard guard;
     loss_guard_init(&guard);
     // test hook (fault injection): make the gradient norm of this step NaN
@@ -427,39 +618,44 @@ int main(int argc, char **argv) {
     // test hook (a rank dying): rank OMGD_FAULT_EXIT_RANK exits at step OMGD_FAULT_EXIT_STEP
     const char *fault_rank = getenv("OMGD_FAULT_EXIT_RANK"), *fault_step = getenv("OMGD_FAULT_EXIT_STEP");
     int fault_exit_step = fault_rank && fault_step && atoi(fault_rank) == comm.rank ? atoi(fault_step) : -1;
+    // test hook (CPU trainer): a weight made NaN by update OMGD_FAULT_NAN_WEIGHT_STEP
+    const char *fault_w = getenv("OMGD_FAULT_NAN_WEIGHT_STEP");
+    int fault_nan_weight_step = fault_w ? atoi(fault_w) : -1;
     signals_install();
     for (int step = first_step; step <= steps; step++) {
         int last = step == steps;
-        int sig = signals_stop_requested();
-        if (comm.size > 1) sig = comm_allreduce_max_int_host(&comm, sig);  // all ranks stop at the same step
+        int sig = stop_requested(&comm);
         if (sig && !last) {
-            if (step != last_saved) save_checkpoint(engine, &model, &omgd, &train_loader, &cfg, step, &log, &comm);
-            run_log_write(&log, "\"type\":\"event\",\"event\":\"stopped\",\"step\":%d,\"signal\":\"%s\"", step,
-                          signals_name(sig));
-            run_log_close(&log);
-            printf("stopped by %s at step %d with a checkpoint; continue with: %s ... --set output.resume=latest\n",
-                   signals_name(sig), step, argv[0]);
-            comm_finalize(&comm);
+            stop_run(&rs, step, sig, argv[0]);
             return 0;
         }
         if (step == fault_exit_step) {
             fprintf(stderr, "fault injection: rank %d exits at step %d\n", comm.rank, step);
             _Exit(3);
         }
+        // validation and samples can take long: a stop signal cuts them short
+        int evaluated = 0;
         if (val_steps > 0 && (last || step % cfg.train.val_every == 0)) {
-            float vl = validation_loss(engine, &val_loader, val_steps, inputs, targets, B, T, &comm);
-            char vl_s[32];
-            json_number(vl_s, sizeof vl_s, vl);
-            printf("step %d | val loss %.4f\n", step, vl);
-            run_log_write(&log, "\"type\":\"val\",\"step\":%d,\"val_loss\":%s", step, vl_s);
+            int interrupted;
+            float vl = validation_loss(engine, &val_loader, val_steps, inputs, targets, B, T, &comm, &interrupted);
+            if (!interrupted) {
+                char vl_s[32];
+                json_number(vl_s, sizeof vl_s, vl);
+                printf("step %d | val loss %.4f\n", step, vl);
+                run_log_write(&log, "\"type\":\"val\",\"step\":%d,\"val_loss\":%s", step, vl_s);
+            }
+            evaluated = 1;
         }
-        if (have_tokenizer && (last || step % cfg.train.sample_every == 0))
-            generate_sample(engine, shape.vocab_size, &tokenizer, &cfg, step, &log);
+        if (cfg.train.sample_every > 0 && (last || step % cfg.train.sample_every == 0)) {
+            if (have_tokenizer) generate_sample(engine, shape.vocab_size, &tokenizer, &cfg, step, &log);
+            evaluated = 1;
+        }
+        if (evaluated && !last && (sig = stop_requested(&comm)) != 0) {
+            stop_run(&rs, step, sig, argv[0]);
+            return 0;
+        }
         int ckpt_due = last || (cfg.output.checkpoint_every > 0 && step % cfg.output.checkpoint_every == 0);
-        if (ckpt_due && step != last_saved) {
-            save_checkpoint(engine, &model, &omgd, &train_loader, &cfg, step, &log, &comm);
-            last_saved = step;
-        }
+        if (ckpt_due) checkpoint_step(&rs, step);
         if (last) break;
 
         double t0 = now_ms();
@@ -470,11 +666,21 @@ int main(int argc, char **argv) {
             print_memory(&omgd, engine, when);
         }
         engine_zero_grad(engine);
+        DataLoaderState at_step;  // a step cut short by a stop signal is run again on resume from here
+        dataloader_get_state(&train_loader, &at_step);
         double loss_sum = 0.0;
         for (int micro = 0; micro < accum_local; micro++) {
+            if (micro > 0 && signals_stop_requested()) break;  // a step of many micro-batches can take minutes
             dataloader_next_batch(&train_loader, inputs, targets);
             loss_sum += engine_forward(engine, inputs, targets, B, T);
             engine_backward(engine, 1.0f / (float)accum);
+        }
+        if (accum_local > 1 && (sig = stop_requested(&comm)) != 0) {
+            // the step's gradients are dropped: the checkpoint holds the weights after `step` updates
+            dataloader_set_state(&train_loader, &at_step);
+            printf("stop requested during step %d: its micro-batches are dropped\n", step);
+            stop_run(&rs, step, sig, argv[0]);
+            return 0;
         }
         comm_allreduce_sum_host(&comm, &loss_sum, 1);
         float loss = (float)(loss_sum / accum);
@@ -486,6 +692,7 @@ int main(int argc, char **argv) {
         if (step == fault_nan_step) norm = NAN;
         GuardVerdict verdict = loss_guard_check(&guard, &cfg.train, loss, norm);
         if (verdict.action == GUARD_APPLY) engine_apply_update(engine, &hp, (float)cfg.optimizer.grad_clip, norm, step);
+        if (step == fault_nan_weight_step) model.params[0] = NAN;
         double ms = now_ms() - t0;
         if (step > first_step) { total_ms += ms; timed_steps++; }  // the first step warms caches
         double avg = timed_steps ? total_ms / timed_steps : ms;
@@ -516,13 +723,13 @@ int main(int argc, char **argv) {
                           what, step, loss_s, norm_s, verdict.zscore, action);
         }
         if (verdict.action == GUARD_STOP) {
-            // the update was not applied: the weights are the last good state
-            if (step != last_saved) save_checkpoint(engine, &model, &omgd, &train_loader, &cfg, step, &log, &comm);
+            // the update was not applied: the weights are the last good state, if they are finite
+            checkpoint_step(&rs, step);
             run_log_close(&log);
             if (!root) comm_barrier(&comm);  // rank 0 reports and ends the job
-            fail("step %d: non-finite loss or gradient norm (%s%d in a row); stopped with the last good state in checkpoint %s/model_%08ld.bin",
+            fail("step %d: non-finite loss or gradient norm (%s%d in a row); stopped with the last good state in checkpoint %s",
                  step, strcmp(cfg.train.on_nonfinite, "stop") == 0 ? "train.on_nonfinite is stop; " : "",
-                 guard.nonfinite_in_a_row, cfg.output.dir, (long)step);
+                 guard.nonfinite_in_a_row, rs.last_good);
         }
     }
     run_log_write(&log, "\"type\":\"event\",\"event\":\"done\",\"step\":%d", steps);

@@ -39,6 +39,7 @@ void mpi_start(Comm *c, int *argc, char ***argv) {
     if (c->size > 1) {
         snprintf(fail_prefix, sizeof fail_prefix, "rank %d of %d: ", c->rank, c->size);
         fail_hook = abort_job;
+        if (c->rank > 0) fail_defer_ms = 2000;
     }
 }
 

@@ -52,8 +52,7 @@ static int parse_model_name(const char *name, long *step) {
            strlen(name) == strlen("model_00000000.bin");
 }
 
-// Sorted list of complete checkpoint steps in dir; returns the count.
-static int list_checkpoints(const char *dir, long **steps_out) {
+int checkpoint_list(const char *dir, long **steps_out) {
     DIR *d = opendir(dir);
     *steps_out = NULL;
     if (!d) return 0;
@@ -126,10 +125,27 @@ int checkpoint_verify(const char *model_path, const char *state_path, char *why,
     return 1;
 }
 
+// Model files newer than every complete checkpoint have no state file: a
+// checkpoint cut short (the state file is written last) or a state file
+// removed. Said out loud, since resume=latest passes over them.
+static void warn_models_without_state(const char *dir, long newest_complete) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        long step;
+        if (!parse_model_name(e->d_name, &step) || step <= newest_complete) continue;
+        fprintf(stderr, "warning: skipping %s/%s: it has no state file state_%08ld.bin (a checkpoint cut short, or "
+                        "the file was removed)\n", dir, e->d_name, step);
+    }
+    closedir(d);
+}
+
 long checkpoint_find_latest_valid(const char *dir) {
     long *steps;
-    int n = list_checkpoints(dir, &steps);
+    int n = checkpoint_list(dir, &steps);
     long found = -1;
+    warn_models_without_state(dir, n > 0 ? steps[n - 1] : -1);
     for (int i = n - 1; i >= 0 && found < 0; i--) {
         char model[4096], state[4096], why[1024];
         checkpoint_model_path(model, sizeof model, dir, steps[i]);
@@ -160,7 +176,7 @@ void checkpoint_remove_temporaries(const char *dir) {
 
 long checkpoint_find_latest(const char *dir) {
     long *steps;
-    int n = list_checkpoints(dir, &steps);
+    int n = checkpoint_list(dir, &steps);
     long latest = n > 0 ? steps[n - 1] : -1;
     free(steps);
     return latest;
@@ -371,7 +387,7 @@ static void remove_incomplete_before(const char *dir, long before) {
 void checkpoint_prune(const char *dir, int keep_last) {
     if (keep_last <= 0) return;
     long *steps;
-    int n = list_checkpoints(dir, &steps);
+    int n = checkpoint_list(dir, &steps);
     for (int i = 0; i < n - keep_last; i++) {
         char path[4096];
         // state first: without it the checkpoint no longer counts as complete

@@ -65,6 +65,9 @@ void checkpoint_state_path(char *buf, size_t cap, const char *dir, long step);
 // "shards" section records each shard's size and CRC-32 (checked by
 // checkpoint_verify), so the checkpoint is complete only once all are.
 void checkpoint_shard_path(char *buf, size_t cap, const char *state_path, int rank);
+// Sorted steps of the complete checkpoints (both files present) in dir,
+// malloc'd into *steps (the caller frees it); returns the count.
+int checkpoint_list(const char *dir, long **steps);
 // Highest step with both files present in dir, or -1 if none.
 long checkpoint_find_latest(const char *dir);
 // Step of a path named .../model_SSSSSSSS.bin, or fails naming it.
@@ -74,7 +77,7 @@ long checkpoint_step_from_path(const char *path);
 // "model_file" section. If not, a one-line reason goes to why.
 int checkpoint_verify(const char *model_path, const char *state_path, char *why, size_t cap);
 // The newest checkpoint in dir that verifies (warning about newer ones
-// that do not), or -1.
+// that do not, and about newer model files without a state file), or -1.
 long checkpoint_find_latest_valid(const char *dir);
 // Removes *.tmp files an interrupted atomic write left in dir.
 void checkpoint_remove_temporaries(const char *dir);

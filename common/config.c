@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/atomic_file.h"
 #include "common/error.h"
@@ -69,12 +70,13 @@ static const KeyDef KEYS[] = {
     {"optimizer.schedule", K_STRING, F(optimizer.schedule), "cosine", 0, 0, 0, "cosine|linear|constant", NULL, "learning-rate decay after warmup"},
     {"optimizer.beta1", K_DOUBLE, F(optimizer.beta1), "0.9", 0, 1, 1, NULL, NULL, "AdamW beta1"},
     {"optimizer.beta2", K_DOUBLE, F(optimizer.beta2), "0.95", 0, 1, 1, NULL, NULL, "AdamW beta2"},
-    {"optimizer.eps", K_DOUBLE, F(optimizer.eps), "1e-8", 0, 1, 0, NULL, NULL, "AdamW epsilon"},
+    {"optimizer.eps", K_DOUBLE, F(optimizer.eps), "1e-8", 1e-30, 1, 0, NULL, NULL, "AdamW epsilon (above 0: at 0 the update of a parameter without gradient is 0/0)"},
     {"optimizer.weight_decay", K_DOUBLE, F(optimizer.weight_decay), "0.1", 0, 10, 0, NULL, NULL, "decoupled weight decay, on matmul weights and embeddings only"},
     {"optimizer.grad_clip", K_DOUBLE, F(optimizer.grad_clip), "1.0", 0, BIG, 0, NULL, NULL, "global-norm gradient clipping threshold; 0 = off"},
     {"output.dir", K_STRING, F(output.dir), "runs/default", 0, 0, 0, NULL, NULL, "run directory: log.jsonl, config.json, checkpoints"},
     {"output.checkpoint_every", K_INT, F(output.checkpoint_every), "0", 0, INT_MAX, 0, NULL, NULL, "checkpoint every N steps (step 0 = initial weights) and at the end; 0 = only at the end"},
     {"output.keep_last", K_INT, F(output.keep_last), "0", 0, INT_MAX, 0, NULL, NULL, "keep only the newest N checkpoints; 0 = keep all"},
+    {"output.branch", K_BOOL, F(output.branch), "false", 0, 0, 0, NULL, NULL, "resume from a checkpoint older than the newest in output.dir: the newer checkpoints and their log move to output.dir/history_after_SSSSSSSS/; false = refuse"},
     {"output.resume", K_STRING, F(output.resume), "", 0, 0, 0, NULL, NULL, "\"\" = fresh run, \"latest\" = newest checkpoint in output.dir, or a model_SSSSSSSS.bin path"},
     {"omgd.mode", K_STRING, F(omgd.mode), "none", 0, 0, 0, "none|lisa|omgd|omgd_tensor", NULL, "masking: none (plain AdamW), lisa (baseline), omgd (traversal), omgd_tensor (Algorithm 1 over tensors)"},
     {"omgd.active_layers", K_INT, F(omgd.active_layers), "3", 1, 65536, 0, NULL, NULL, "gamma: blocks active per period (omgd_tensor: number of groups M)"},
@@ -362,6 +364,10 @@ static int has_section(const char *section) {
 }
 
 static char *read_text_file(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) fail("%s: cannot open (%s)", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) fail("%s: is a directory, expected a JSON config file", path);
+    if (!S_ISREG(st.st_mode)) fail("%s: not a regular file (a FIFO, socket or device), expected a JSON config file", path);
     FILE *f = xfopen(path, "rb");
     long long n = xfilesize(f, path);
     if (n > (64 << 20)) {
@@ -491,16 +497,36 @@ static void apply_preset(Config *cfg) {
     }
 }
 
-// Where a cross-key problem comes from: "--set" when any of the keys
-// involved (NULL-terminated list) was overridden, else the file.
-static const char *blame(const Config *c, const char *file, ...) {
+// Where a key's value came from: SET_SOURCE, the file, or NULL (its default).
+static const char *source_of(const Config *c, const char *file, const char *key) {
+    int how = config_is_set(c, key);
+    return how == CONFIG_FROM_SET ? SET_SOURCE : how == CONFIG_FROM_FILE ? file : NULL;
+}
+
+// A problem between keys (NULL-terminated list, the key named first): the
+// message starts with where the first key came from (its default: the
+// first other key given); the other keys given elsewhere are named with
+// their source, e.g. " (train.steps from --set)".
+static void cross_key_fail(const Config *c, const char *file, const char *msg, ...) NORETURN;
+static void cross_key_fail(const Config *c, const char *file, const char *msg, ...) {
     va_list ap;
-    va_start(ap, file);
-    const char *where = file;
-    for (const char *key; (key = va_arg(ap, const char *)) != NULL;)
-        if (config_is_set(c, key) == CONFIG_FROM_SET) where = SET_SOURCE;
+    const char *keys[8];
+    int n = 0;
+    va_start(ap, msg);
+    for (const char *k; n < 8 && (k = va_arg(ap, const char *)) != NULL;) keys[n++] = k;
     va_end(ap);
-    return where;
+    const char *where = source_of(c, file, keys[0]);
+    for (int i = 1; i < n && !where; i++) where = source_of(c, file, keys[i]);
+    if (!where) where = file;
+    char note[512] = "";
+    size_t len = 0;
+    for (int i = 1; i < n; i++) {
+        const char *src = source_of(c, file, keys[i]);
+        if (!src || src == where || len >= sizeof note) continue;
+        len += (size_t)snprintf(note + len, sizeof note - len, "%s%s from %s", len ? ", " : " (", keys[i], src);
+    }
+    if (len && len < sizeof note) snprintf(note + len, sizeof note - len, ")");
+    key_fail(where, keys[0], "%s%s", msg, note);
 }
 
 // Checks that involve several keys; `file` is the config file, or SET_SOURCE
@@ -508,51 +534,75 @@ static const char *blame(const Config *c, const char *file, ...) {
 static void validate(const Config *c, const char *file) {
     const ModelConfig *m = &c->model;
     const TrainConfig *t = &c->train;
-    if (m->channels % m->heads != 0)
-        key_fail(blame(c, file, "model.heads", "model.channels", "model.preset", NULL), "model.heads",
-                 "%d heads do not divide model.channels %d", m->heads, m->channels);
-    if (m->padded_vocab != 0 && m->padded_vocab < m->vocab)
-        key_fail(blame(c, file, "model.padded_vocab", "model.vocab", NULL), "model.padded_vocab",
-                 "expected 0 or at least model.vocab %d, got %d", m->vocab, m->padded_vocab);
+    char msg[512];
+#define CROSS(...) cross_key_fail(c, file, msg, __VA_ARGS__, NULL)
+    if (m->channels % m->heads != 0) {
+        snprintf(msg, sizeof msg, "%d heads do not divide model.channels %d", m->heads, m->channels);
+        CROSS("model.heads", "model.channels", "model.preset");
+    }
+    if (m->padded_vocab != 0 && m->padded_vocab < m->vocab) {
+        snprintf(msg, sizeof msg, "expected 0 or at least model.vocab %d, got %d", m->vocab, m->padded_vocab);
+        CROSS("model.padded_vocab", "model.vocab");
+    }
     // with init_from the file's shape is used (the trainer checks it)
-    if (t->seq_len > m->context && !m->init_from[0])
-        key_fail(blame(c, file, "train.seq_len", "model.context", NULL), "train.seq_len", "%d exceeds model.context %d",
-                 t->seq_len, m->context);
+    if (t->seq_len > m->context && !m->init_from[0]) {
+        snprintf(msg, sizeof msg, "%d exceeds model.context %d", t->seq_len, m->context);
+        CROSS("train.seq_len", "model.context");
+    }
     long long bt = (long long)t->batch_size * t->seq_len;
-    if (bt > INT_MAX)
-        key_fail(blame(c, file, "train.batch_size", "train.seq_len", NULL), "train.batch_size",
-                 "batch_size * train.seq_len = %lld tokens per micro-batch exceeds %d", bt, INT_MAX);
+    if (bt > INT_MAX) {
+        snprintf(msg, sizeof msg, "batch_size * train.seq_len = %lld tokens per micro-batch exceeds %d", bt, INT_MAX);
+        CROSS("train.batch_size", "train.seq_len");
+    }
     // activations are indexed with 32-bit ints (B*T*4*C elements in the MLP)
-    if (!m->init_from[0] && bt * 4 * m->channels > INT_MAX)
-        key_fail(blame(c, file, "train.batch_size", "train.seq_len", "model.channels", "model.preset", NULL),
-                 "train.batch_size", "batch_size * train.seq_len * 4 * model.channels = %lld exceeds %d",
+    if (!m->init_from[0] && bt * 4 * m->channels > INT_MAX) {
+        snprintf(msg, sizeof msg, "batch_size * train.seq_len * 4 * model.channels = %lld exceeds %d",
                  bt * 4 * m->channels, INT_MAX);
+        CROSS("train.batch_size", "train.seq_len", "model.channels", "model.preset");
+    }
     long long tb = t->total_batch_tokens;
-    const char *tb_where = blame(c, file, "train.total_batch_tokens", "train.batch_size", "train.seq_len", NULL);
-    if (tb != 0 && tb % bt != 0)
-        key_fail(tb_where, "train.total_batch_tokens",
-                 "%lld is not a multiple of train.batch_size * train.seq_len = %lld", tb, bt);
-    if (tb / bt > INT_MAX)
-        key_fail(tb_where, "train.total_batch_tokens", "%lld / (batch_size * seq_len) = %lld micro-batches exceeds %d",
-                 tb, tb / bt, INT_MAX);
+    if (tb != 0 && tb % bt != 0) {
+        snprintf(msg, sizeof msg, "%lld is not a multiple of train.batch_size * train.seq_len = %lld", tb, bt);
+        CROSS("train.total_batch_tokens", "train.batch_size", "train.seq_len");
+    }
+    if (tb / bt > INT_MAX) {
+        snprintf(msg, sizeof msg, "%lld / (batch_size * seq_len) = %lld micro-batches exceeds %d", tb, tb / bt, INT_MAX);
+        CROSS("train.total_batch_tokens", "train.batch_size", "train.seq_len");
+    }
     long long per_step = tb ? tb : bt;
-    if ((double)per_step * t->steps > 9e18)
-        key_fail(blame(c, file, "train.steps", "train.total_batch_tokens", "train.batch_size", "train.seq_len", NULL),
-                 "train.steps", "%d steps of %lld tokens overflow a 64-bit token count", t->steps, per_step);
-    if (c->optimizer.min_lr > c->optimizer.lr)
-        key_fail(blame(c, file, "optimizer.min_lr", "optimizer.lr", NULL), "optimizer.min_lr",
-                 "%.17g exceeds optimizer.lr %.17g", c->optimizer.min_lr, c->optimizer.lr);
-    if (c->optimizer.warmup_steps > t->steps)
-        key_fail(blame(c, file, "optimizer.warmup_steps", "train.steps", NULL), "optimizer.warmup_steps",
-                 "%d exceeds train.steps %d", c->optimizer.warmup_steps, t->steps);
-    if (!c->data.train[0])
-        key_fail(blame(c, file, "data.train", NULL), "data.train", "expected a glob of training shards, got \"\"");
-    if (!c->output.dir[0])
-        key_fail(blame(c, file, "output.dir", NULL), "output.dir", "expected a directory, got \"\"");
-    if (strcmp(c->omgd.mode, "omgd_tensor") != 0 && strcmp(c->omgd.mode, "none") != 0 && !m->init_from[0] &&
-        c->omgd.active_layers > m->depth)
-        key_fail(blame(c, file, "omgd.active_layers", "model.depth", "model.preset", "omgd.mode", NULL),
-                 "omgd.active_layers", "%d exceeds model.depth %d", c->omgd.active_layers, m->depth);
+    if ((double)per_step * t->steps > 9e18) {
+        snprintf(msg, sizeof msg, "%d steps of %lld tokens overflow a 64-bit token count", t->steps, per_step);
+        CROSS("train.steps", "train.total_batch_tokens", "train.batch_size", "train.seq_len");
+    }
+    if (c->optimizer.min_lr > c->optimizer.lr) {
+        snprintf(msg, sizeof msg, "%.17g exceeds optimizer.lr %.17g", c->optimizer.min_lr, c->optimizer.lr);
+        CROSS("optimizer.min_lr", "optimizer.lr");
+    }
+    if (c->optimizer.warmup_steps > t->steps) {
+        snprintf(msg, sizeof msg, "%d exceeds train.steps %d", c->optimizer.warmup_steps, t->steps);
+        CROSS("optimizer.warmup_steps", "train.steps");
+    }
+    if (!c->data.train[0]) {
+        snprintf(msg, sizeof msg, "expected a glob of training shards, got \"\"");
+        CROSS("data.train");
+    }
+    if (!c->output.dir[0]) {
+        snprintf(msg, sizeof msg, "expected a directory, got \"\"");
+        CROSS("output.dir");
+    }
+    int masked = strcmp(c->omgd.mode, "none") != 0;
+    if (masked && strcmp(c->omgd.mode, "omgd_tensor") != 0 && !m->init_from[0] && c->omgd.active_layers > m->depth) {
+        snprintf(msg, sizeof msg, "%d exceeds model.depth %d", c->omgd.active_layers, m->depth);
+        CROSS("omgd.active_layers", "model.depth", "model.preset", "omgd.mode");
+    }
+    // masking starts after omgd.warmup_steps full-parameter steps: at or past
+    // the last step it never would
+    if (masked && c->omgd.warmup_steps > 0 && c->omgd.warmup_steps >= t->steps) {
+        snprintf(msg, sizeof msg, "%d is not below train.steps %d, so omgd.mode %s would never mask; lower it, or use omgd.mode none",
+                 c->omgd.warmup_steps, t->steps, c->omgd.mode);
+        CROSS("omgd.warmup_steps", "train.steps", "omgd.mode");
+    }
+#undef CROSS
 }
 
 void config_load(Config *cfg, const char *path, int nsets, const char *const *sets) {
@@ -678,6 +728,17 @@ void config_from_args(Config *cfg, int argc, char **argv) {
     free(sets);
 }
 
+void config_fail_key(const Config *cfg, const char *key_path, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    int from_set = config_is_set(cfg, key_path) == CONFIG_FROM_SET || strcmp(cfg->source, SET_SOURCE) == 0;
+    const char *where = from_set ? SET_SOURCE : cfg->source;
+    key_fail(where, key_path, "%s", msg);
+}
+
 int config_is_set(const Config *cfg, const char *key_path) {
     int i = find_key(key_path);
     if (i < 0) fail("internal: config_is_set: unknown key %s", key_path);
@@ -729,4 +790,82 @@ void config_write_json(const Config *cfg, const char *path) {
     atomic_write(&a, "\n", 1, 1);
     atomic_commit(&a);
     free(text);
+}
+
+// A key's value as one line of text (numbers as config.json writes them).
+static void value_text(const Config *cfg, const KeyDef *k, char *buf, size_t cap) {
+    const char *field = (const char *)cfg + k->offset;
+    switch (k->type) {
+        case K_INT: snprintf(buf, cap, "%d", *(const int *)field); break;
+        case K_INT64: snprintf(buf, cap, "%lld", *(const long long *)field); break;
+        case K_UINT64: snprintf(buf, cap, "%llu", (unsigned long long)*(const uint64_t *)field); break;
+        case K_DOUBLE: snprintf(buf, cap, "%.17g", *(const double *)field); break;
+        case K_BOOL: snprintf(buf, cap, "%s", *(const int *)field ? "true" : "false"); break;
+        case K_STRING: {
+            char q[CONFIG_STR * 4 + 16];
+            snprintf(buf, cap, "%s", quoted(field, q, sizeof q));
+            break;
+        }
+    }
+}
+
+// Keys that do not change how the run trains: where it writes, what it
+// evaluates or prints, how long it runs, and memory trade-offs.
+static int training_key(const char *path) {
+    static const char *skip[] = {"output.", "train.steps", "train.val_", "train.sample_", "train.plan_only",
+                                 "train.recompute", "data.val", "data.tokenizer", "model.init_from"};
+    for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
+        if (strncmp(path, skip[i], strlen(skip[i])) == 0) return 0;
+    return 1;
+}
+
+char *config_training_text(const Config *cfg) {
+    size_t cap = 256, len = 0;
+    for (int i = 0; i < NKEYS; i++) cap += strlen(KEYS[i].path) + CONFIG_STR * 4 + 24;
+    char *text = xmalloc(cap, "config text");
+    text[0] = '\0';
+    for (int i = 0; i < NKEYS; i++) {
+        if (!training_key(KEYS[i].path)) continue;
+        char v[CONFIG_STR * 4 + 16];
+        value_text(cfg, &KEYS[i], v, sizeof v);
+        len += (size_t)snprintf(text + len, cap - len, "%s=%s\n", KEYS[i].path, v);
+    }
+    return text;
+}
+
+// The line "key=..." of text: its value's start and length, or NULL.
+static const char *find_line(const char *text, const char *key, size_t *len) {
+    size_t kl = strlen(key);
+    for (const char *p = text; p && *p;) {
+        const char *end = strchr(p, '\n');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n > kl && strncmp(p, key, kl) == 0 && p[kl] == '=') {
+            *len = n - kl - 1;
+            return p + kl + 1;
+        }
+        p = end ? end + 1 : NULL;
+    }
+    return NULL;
+}
+
+int config_training_value(const char *text, const char *key, char *buf, size_t cap) {
+    size_t n;
+    const char *v = find_line(text, key, &n);
+    if (!v) return 0;
+    snprintf(buf, cap, "%.*s", (int)n, v);
+    return 1;
+}
+
+int config_training_diff(const char *old_text, const char *new_text,
+                         void (*changed)(const char *key, const char *was, const char *now, void *ctx), void *ctx) {
+    int count = 0;
+    for (int i = 0; i < NKEYS; i++) {
+        if (!training_key(KEYS[i].path)) continue;
+        char was[CONFIG_STR * 4 + 16], now[CONFIG_STR * 4 + 16];
+        if (!config_training_value(old_text, KEYS[i].path, was, sizeof was)) continue;  // a key newer than the checkpoint
+        if (!config_training_value(new_text, KEYS[i].path, now, sizeof now) || strcmp(was, now) == 0) continue;
+        changed(KEYS[i].path, was, now, ctx);
+        count++;
+    }
+    return count;
 }

@@ -66,6 +66,7 @@ typedef struct {
     char dir[CONFIG_STR];   // run directory: log.jsonl, config.json, checkpoints
     int checkpoint_every;   // 0 = only at the end
     int keep_last;          // 0 = keep all checkpoints
+    int branch;             // bool: resuming an older checkpoint moves the newer ones aside
     char resume[CONFIG_STR];// "" = fresh run | "latest" | path of a model_*.bin checkpoint
 } OutputConfig;
 
@@ -119,6 +120,21 @@ char *config_to_json(const Config *cfg);
 // CONFIG_FROM_SET (both non-zero), else CONFIG_DEFAULT (0). An unknown key
 // is a programming error (fails).
 int config_is_set(const Config *cfg, const char *key_path);
+// Fails in one line about a key, naming where its value came from:
+// "--set key: msg", or "FILE: key: msg" (the config file, also for a default).
+void config_fail_key(const Config *cfg, const char *key_path, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 3, 4)));
+// The keys that decide how the run trains (model, data order, batch,
+// optimizer, OMGD; not output, validation, samples or train.steps), one
+// "key=value" line each (malloc'd): stored in checkpoints so that a resume
+// can say which of them changed.
+char *config_training_text(const Config *cfg);
+// Compares two such texts: for each key whose value differs, calls
+// changed(key, old value, new value, ctx); returns how many differed.
+int config_training_diff(const char *old_text, const char *new_text,
+                         void (*changed)(const char *key, const char *was, const char *now, void *ctx), void *ctx);
+// The value of key in such a text into buf (0 if absent).
+int config_training_value(const char *text, const char *key, char *buf, size_t cap);
 // The key table: number of keys and the i-th "section.key" (NULL outside).
 int config_key_count(void);
 const char *config_key_path(int i);

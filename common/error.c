@@ -4,21 +4,37 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 jmp_buf *fail_jump = NULL;
 char fail_prefix[32] = "";
 void (*fail_hook)(void) = NULL;
+int fail_defer_ms = 0;
 
 void fail(const char *fmt, ...) {
+    // One write of the whole line: ranks of a job that fail together do not
+    // interleave their messages.
+    char line[4096];
+    int n = snprintf(line, sizeof line, "error: %s", fail_prefix);
     va_list ap;
-    fflush(stdout);
-    fputs("error: ", stderr);
-    fputs(fail_prefix, stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    if (n >= 0 && n < (int)sizeof line) n += vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
-    if (fail_jump) longjmp(*fail_jump, 1);
+    if (n < 0) n = 0;
+    if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
+    line[n++] = '\n';
+    fflush(stdout);
+    if (fail_jump) {
+        fwrite(line, 1, (size_t)n, stderr);
+        longjmp(*fail_jump, 1);
+    }
+    if (fail_defer_ms > 0) {  // give rank 0, failing on the same input, time to speak for the job
+        struct timespec ts = {fail_defer_ms / 1000, (long)(fail_defer_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    for (ssize_t done = 0, w; done < n; done += w)
+        if ((w = write(2, line + done, (size_t)(n - done))) <= 0) break;
     if (fail_hook) fail_hook();
     exit(EXIT_USER_ERROR);
 }

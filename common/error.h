@@ -31,6 +31,11 @@ extern jmp_buf *fail_jump;
 // instead of leaving the others waiting in a collective.
 extern char fail_prefix[32];
 extern void (*fail_hook)(void);
+// Milliseconds fail() waits before printing (ranks > 0 of a job): an error
+// that every rank meets (a bad config) is then reported once, by rank 0,
+// whose abort ends the others first; an error of this rank alone still
+// prints after the wait.
+extern int fail_defer_ms;
 
 void *xmalloc(size_t size, const char *what);
 void *xcalloc(size_t count, size_t size, const char *what);

@@ -39,3 +39,16 @@ GuardVerdict loss_guard_check(LossGuard *g, const TrainConfig *c, float loss, fl
     if (g->count < LOSS_WINDOW) g->count++;
     return v;
 }
+
+size_t first_nonfinite(const float *x, size_t n) {
+    // blocks of 4096 without a branch per element: one NaN or inf makes the sum non-finite
+    for (size_t b = 0; b < n; b += 4096) {
+        size_t e = b + 4096 < n ? b + 4096 : n;
+        float acc = 0.0f;
+        for (size_t i = b; i < e; i++) acc += x[i] * 0.0f;
+        if (acc != 0.0f || acc != acc)
+            for (size_t i = b; i < e; i++)
+                if (!isfinite(x[i])) return i;
+    }
+    return n;
+}

@@ -6,6 +6,8 @@
 #ifndef COMMON_LOSS_GUARD_H
 #define COMMON_LOSS_GUARD_H
 
+#include <stddef.h>
+
 #include "common/config.h"
 
 #define LOSS_WINDOW 128
@@ -29,5 +31,9 @@ typedef struct {
 
 void loss_guard_init(LossGuard *g);
 GuardVerdict loss_guard_check(LossGuard *g, const TrainConfig *c, float loss, float grad_norm);
+
+// Index of the first NaN or infinite value of x[0..n), or n if there is none
+// (what a checkpoint is checked with before it is written).
+size_t first_nonfinite(const float *x, size_t n);
 
 #endif

@@ -25,7 +25,7 @@ static int is_lifecycle_event(const char *line) {
     return 0;
 }
 
-static void truncate_log(const char *path, int resume_step) {
+static void truncate_log(const char *path, int resume_step, int branch) {
     FILE *in = fopen(path, "rb");
     if (!in) return;  // no log yet
     AtomicFile out;
@@ -38,16 +38,18 @@ static void truncate_log(const char *path, int resume_step) {
         long step = line_step(line);
         // the checkpoint being resumed from was logged at its own step
         int resumed_checkpoint = step == resume_step && strstr(line, "\"event\":\"checkpoint\"");
-        if (step < resume_step || resumed_checkpoint || is_lifecycle_event(line)) atomic_write(&out, line, 1, (size_t)n);
+        // on a branch, starts and stops after the branch point belong to the history set aside
+        int lifecycle = is_lifecycle_event(line) && (!branch || step <= resume_step);
+        if (step < resume_step || resumed_checkpoint || lifecycle) atomic_write(&out, line, 1, (size_t)n);
     }
     free(line);
     fclose(in);
     atomic_commit(&out);
 }
 
-void run_log_open(RunLog *log, const char *dir, int resume_step) {
+void run_log_open(RunLog *log, const char *dir, int resume_step, int branch) {
     snprintf(log->path, sizeof log->path, "%s/log.jsonl", dir);
-    if (resume_step >= 0) truncate_log(log->path, resume_step);
+    if (resume_step >= 0) truncate_log(log->path, resume_step, branch);
     log->f = fopen(log->path, resume_step >= 0 ? "ab" : "wb");
     if (!log->f) fail("%s: cannot open for writing (%s)", log->path, strerror(errno));
 }

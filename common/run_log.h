@@ -1,6 +1,7 @@
 // The run's log: <output.dir>/log.jsonl, one JSON object per line, flushed
 // after every record so that a crash loses nothing already reported.
-// Record types: "train", "val", "sample", "event" (start, resume, checkpoint, done).
+// Record types: "train", "val", "sample", "event" (start, resume, branch,
+// checkpoint, stopped, done, ...).
 #ifndef COMMON_RUN_LOG_H
 #define COMMON_RUN_LOG_H
 
@@ -14,7 +15,9 @@ typedef struct {
 // Opens <dir>/log.jsonl. When resume_step >= 0 the existing log is first
 // cut back to the records of steps before resume_step (a crashed run may
 // have logged steps after its last checkpoint; they will be run again).
-void run_log_open(RunLog *log, const char *dir, int resume_step);
+// Starts, resumes and stops stay as the run's history; on a branch (branch
+// = 1) only those up to resume_step do.
+void run_log_open(RunLog *log, const char *dir, int resume_step, int branch);
 // Writes one record: a JSON object body without braces, e.g.
 // "\"type\":\"val\",\"step\":3,\"val_loss\":4.5". A RunLog that was
 // zeroed instead of opened (the ranks other than 0) writes nothing.

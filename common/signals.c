@@ -33,3 +33,11 @@ int signals_stop_requested(void) { return stop_signal; }
 const char *signals_name(int sig) {
     return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal";
 }
+
+void signals_ignore_file_size_limit(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGXFSZ, &sa, NULL) != 0) fail("cannot ignore SIGXFSZ");
+}

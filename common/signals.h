@@ -9,4 +9,9 @@ void signals_install(void);
 int signals_stop_requested(void);
 const char *signals_name(int sig);
 
+// A file-size limit (ulimit -f) kills a process by SIGXFSZ by default,
+// silently and mid-write; ignored, the write fails with EFBIG instead and
+// the trainer says which file in one line.
+void signals_ignore_file_size_limit(void);
+
 #endif

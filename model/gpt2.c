@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/loss_guard.h"
 #include "common/rng.h"
 #include "model/cpu_layers.h"
 
@@ -303,4 +304,17 @@ void gpt2_backward(GPT2 *m, float loss_scale) {
     }
     encoder_backward(grad_ptr(m, T_WTE, 0), grad_ptr(m, T_WPE, 0), s->dresidual,
                      m->inputs, B, T, C);
+}
+
+int gpt2_weights_finite(const GPT2 *m, char *what, size_t cap) {
+    for (int i = 0; i < m->table.num_tensors; i++) {
+        const ParamTensor *t = &m->table.tensors[i];
+        const float *x = m->params + t->offset;
+        size_t n = t->numel, j = first_nonfinite(x, n);
+        if (j < n) {
+            snprintf(what, cap, "weight %s[%zu] = %g", t->name, j, (double)x[j]);
+            return 0;
+        }
+    }
+    return 1;
 }

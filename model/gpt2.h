@@ -125,6 +125,9 @@ void gpt2_build(GPT2 *m, const GPT2Config *c);
 // (attprojw, fcprojw) scaled by 1/sqrt(2L), zero biases, LayerNorm weight 1.
 void gpt2_init_random(GPT2 *m, uint64_t seed);
 void gpt2_free(GPT2 *m);
+// Whether every weight is a finite number; if not, names the first tensor
+// and element that is not ("blocks.1.qkvw[42] = nan") in what and returns 0.
+int gpt2_weights_finite(const GPT2 *m, char *what, size_t cap);
 // Bytes of activations and backward scratch for a (B, T) batch.
 size_t gpt2_activation_bytes(const GPT2Config *c, int B, int T);
 

@@ -62,7 +62,7 @@ void mask_load_replay(MaskSchedule *m, const char *path) {
         int count = 0;
         for (;;) {
             while (*p == ' ' || *p == '\t' || *p == ',') p++;
-            if (*p == '\n' || *p == '\0' || *p == '\r') break;
+            if (*p == '\n' || *p == '\0' || *p == '\r' || *p == '#') break;  // end of line or a trailing comment
             char *end;
             errno = 0;
             long u = strtol(p, &end, 10);

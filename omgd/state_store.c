@@ -6,6 +6,7 @@
 
 #include "comm/comm.h"
 #include "common/error.h"
+#include "common/loss_guard.h"
 
 // Where moments live: the heap, unless an engine installs its own memory
 // (the GPU trainer: pinned host memory, so parked state moves fast).
@@ -158,6 +159,32 @@ size_t state_store_parked_bytes(const OptStateStore *s) {
     for (int u = 0; u < s->num_units; u++)
         if (!s->resident[u] && s->unit_mem[u]) n += 2 * s->unit_own[u];
     return n * sizeof(float);
+}
+
+// Which moment element i of [m | v] of n owned elements is.
+static void name_moment(char *what, size_t cap, const char *whose, size_t i, size_t n, float x) {
+    snprintf(what, cap, "AdamW %s of %s, element %zu = %g", i < n ? "first moment" : "second moment", whose,
+             i < n ? i : i - n, (double)x);
+}
+
+int state_store_finite(const OptStateStore *s, char *what, size_t cap) {
+    size_t n = 2 * s->always_own, j = first_nonfinite(s->always_mem, n);
+    if (j < n) {
+        name_moment(what, cap, "the embeddings and final LayerNorm", j, s->always_own, s->always_mem[j]);
+        return 0;
+    }
+    for (int u = 0; u < s->num_units; u++) {
+        if (!s->unit_mem[u]) continue;
+        n = 2 * s->unit_own[u];
+        j = first_nonfinite(s->unit_mem[u], n);
+        if (j < n) {
+            char whose[64];
+            snprintf(whose, sizeof whose, "mask unit %d", u);
+            name_moment(what, cap, whose, j, s->unit_own[u], s->unit_mem[u][j]);
+            return 0;
+        }
+    }
+    return 1;
 }
 
 void state_store_save(const OptStateStore *s, StateWriter *w) {

@@ -68,6 +68,9 @@ void state_store_set_active(OptStateStore *s, const uint8_t *unit_active);
 // Bytes of moments in the working set and parked.
 size_t state_store_working_bytes(const OptStateStore *s);
 size_t state_store_parked_bytes(const OptStateStore *s);
+// Whether every moment held (working and parked) is finite; if not, names
+// the first bad one in what and returns 0.
+int state_store_finite(const OptStateStore *s, char *what, size_t cap);
 // Checkpoint sections "opt.*": step counts, which units hold state, moments.
 void state_store_save(const OptStateStore *s, StateWriter *w);
 // Restores what save wrote; every unit that had state comes back parked

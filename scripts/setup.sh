@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 scripts/install_deps.sh
 scripts/prepare_data.sh
 make -j2 train_gpt2
-# resume=latest: running setup again continues (or re-finishes) the same run
+# resume=latest: running setup again continues the same run (a finished one: "nothing to train")
 ./train_gpt2 --config configs/default.json --set output.resume=latest
