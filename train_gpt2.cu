@@ -184,7 +184,8 @@ static void upload_params(Engine *e) {
 void engine_plan(const GPT2 *model, const Omgd *omgd, int B, int T, const Config *cfg) {
     int devices = 0;
     cudaError_t err = cudaGetDeviceCount(&devices);
-    if (err != cudaSuccess)  // the runtime's own words: a driver too old for this toolkit reads differently from no GPU
+    if (err == cudaErrorNoDevice) devices = 0;
+    else if (err != cudaSuccess)  // the runtime's own words: a driver too old for this toolkit is not "no GPU"
         fail("no usable CUDA device: cudaGetDeviceCount failed with %s (%s); train_gpt2cu needs a GPU and a driver "
              "for this CUDA toolkit (the CPU trainer is ./train_gpt2)",
              cudaGetErrorName(err), cudaGetErrorString(err));

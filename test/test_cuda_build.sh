@@ -34,7 +34,7 @@ if ! nvidia-smi -L >/dev/null 2>&1; then
     if [ -e data/brown/brown_val_000000.bin ]; then
         err="$(./train_gpt2cu --config configs/default.json --set output.dir="$SCRATCH/run" 2>&1 >/dev/null)"; rc=$?
         check "train_gpt2cu without a GPU: exit 1 and one line, before writing a checkpoint" "exit $rc: $err" \
-            bash -c '[ '$rc' -eq 1 ] && [ "$(wc -l <<<"$1")" -eq 1 ] && grep -q "^error: no CUDA device found" <<<"$1" && ! ls "$2"/model_*.bin >/dev/null 2>&1' _ "$err" "$SCRATCH/run"
+            bash -c '[ '$rc' -eq 1 ] && [ "$(wc -l <<<"$1")" -eq 1 ] && grep -qE "^error: no (usable )?CUDA device" <<<"$1" && ! ls "$2"/model_*.bin >/dev/null 2>&1' _ "$err" "$SCRATCH/run"
     fi
 fi
 finish
