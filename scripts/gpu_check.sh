@@ -342,8 +342,9 @@ if [ "$GPU_CHECK_DRY_RUN" != 1 ]; then
                           /usr/lib/x86_64-linux-gnu/libnvidia-ml.so* 2>/dev/null | head -1)
                 [ -n "$nvml" ] && link+=("$nvml")
             fi
-            cd "$LLMC_DIR" && nice "$NVCC" -O3 --threads=0 --use_fast_math -std=c++17 $GPU_ARCH "${inc[@]}" -o "$LLMC_BIN" \
-                train_gpt2.cu "${link[@]}" -lcublas -lcublasLt && echo "llm.c built"
+            # test/gpu/llmc_cuda13.h: llm.c's cudaMemAdvise call, for CUDA 13
+            cd "$LLMC_DIR" && nice "$NVCC" -O3 --threads=0 --use_fast_math -std=c++17 $GPU_ARCH "${inc[@]}" \
+                -include "$ROOT/test/gpu/llmc_cuda13.h" -o "$LLMC_BIN" train_gpt2.cu "${link[@]}" -lcublas -lcublasLt && echo "llm.c built"
         ) >"$GPU_CHECK_LOGS/llmc_build.log" 2>&1 &
     else
         echo "no $LLMC_DIR/train_gpt2.cu (see docs/gpu_notes.md)" >"$GPU_CHECK_LOGS/llmc_build.log"
