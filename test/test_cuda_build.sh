@@ -15,6 +15,13 @@ if make -s gpu >"$SCRATCH/build.log" 2>&1; then
 else
     not_ok "GPU trainer and kernel checks compile" "$(grep -m3 -E 'error' "$SCRATCH/build.log")"
 fi
+# the GPU ordering tests' spin build (scripts/gpu_check.sh), sm_90 only (its
+# mutants differ from it by one #ifdef'd line each)
+if make -s build/gpu/train_gpt2fp32cu_spin GPU_ARCH="-gencode arch=compute_90,code=sm_90" >>"$SCRATCH/build.log" 2>&1; then
+    ok "the GPU ordering tests' spin build compiles (sm_90)"
+else
+    not_ok "the GPU ordering tests' spin build compiles" "$(grep -m3 -E 'error' "$SCRATCH/build.log")"
+fi
 check "the NVCC build has no warnings" "$(grep -m3 -i warning "$SCRATCH/build.log")" \
     bash -c '! grep -qi warning "$1"' _ "$SCRATCH/build.log"
 for bin in train_gpt2cu train_gpt2fp32cu; do
