@@ -95,7 +95,9 @@ stage_kernels() {
     for bin in $KERNEL_CHECKS; do
         name=$(basename "$bin")
         [ -x "$bin" ] || { fail_note "$name: not built"; continue; }
-        "$bin" >"$GPU_CHECK_LOGS/$name.log" 2>&1 || STATUS=1
+        "$bin" >"$GPU_CHECK_LOGS/$name.log" 2>&1
+        local rc=$?
+        [ $rc -eq 0 ] || fail_note "$name: exit $rc ($(tail -1 "$GPU_CHECK_LOGS/$name.log" | cut -c1-90))"
         grep -E "PASS|FAIL|^ok|^not ok" "$GPU_CHECK_LOGS/$name.log" | sed "s/^/$name  /"
         local pass fail
         pass=$(grep -cE "PASS$|^ok" "$GPU_CHECK_LOGS/$name.log")
