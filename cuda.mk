@@ -92,6 +92,39 @@ $(BUILD)/gpu/test_%: test/host/test_%.cu $(KERNEL_HEADERS) $(HOST_TEST_OBJ)
 # The GPU engine built to run on the CPU (a test build: kernel launchers and
 # CUDA calls replaced by CPU code, test/host/engine_on_cpu.cuh), run by
 # test/test_gpu_engine_on_cpu.sh against the CPU trainer.
-$(BUILD)/gpu/train_gpt2_engine_on_cpu: train_gpt2.cu test/host/engine_on_cpu.cuh $(KERNEL_HEADERS) $(GPU_HOST_OBJ)
+ENGINE_ON_CPU_LIBS = $(GPU_HOST_OBJ) $(NVCC_DEPS) -lcjson -Xcompiler -fopenmp $(NVCC_BLAS) -lm
+ENGINE_ON_CPU_DEPS = train_gpt2.cu test/host/engine_on_cpu.cuh test/host/cuda_on_host.cuh $(KERNEL_HEADERS) $(GPU_HOST_OBJ)
+$(BUILD)/gpu/train_gpt2_engine_on_cpu: $(ENGINE_ON_CPU_DEPS)
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVCC_FLAGS) -DENABLE_FP32 -DENGINE_ON_CPU -o $@ $< $(GPU_HOST_OBJ) $(NVCC_DEPS) -lcjson -Xcompiler -fopenmp $(NVCC_BLAS) -lm
+	$(NVCC) $(NVCC_FLAGS) -DENABLE_FP32 -DENGINE_ON_CPU -o $@ $< $(ENGINE_ON_CPU_LIBS)
+
+# Ordering mutants (test/test_gpu_ordering_on_cpu.sh, scripts/gpu_check.sh):
+# the engine without one of its two waits between the compute and the copy
+# stream; their runs must differ from the CPU trainer's.
+#   _no_update_wait: the update does not wait for the period switch's copies
+#   _no_copy_wait:   the copies do not wait for the previous update
+ORDERING_MUTANTS = no_update_wait no_copy_wait
+mutant_flag = -DOMGD_TEST_$(shell echo $(1) | tr a-z A-Z)
+$(BUILD)/gpu/train_gpt2_engine_on_cpu_%: $(ENGINE_ON_CPU_DEPS)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCC_FLAGS) -DENABLE_FP32 -DENGINE_ON_CPU $(call mutant_flag,$*) -o $@ $< $(ENGINE_ON_CPU_LIBS)
+.PHONY: ordering_on_cpu
+ordering_on_cpu: $(BUILD)/gpu/train_gpt2_engine_on_cpu $(patsubst %,$(BUILD)/gpu/train_gpt2_engine_on_cpu_%,$(ORDERING_MUTANTS))
+
+# The GPU ordering tests' builds (fp32, scripts/gpu_check.sh): a kernel
+# spins SPIN_MS on the copy stream at each period switch and on the compute
+# stream before each update; the run must equal the plain fp32 build's, and
+# each mutant's must differ.
+SPIN_MS ?= 50
+$(BUILD)/gpu/train_gpt2_fp32_spin.o: train_gpt2.cu $(KERNEL_HEADERS)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCC_FLAGS) -DENABLE_FP32 -DOMGD_TEST_SPIN_MS=$(SPIN_MS) -c -o $@ $<
+$(BUILD)/gpu/train_gpt2_fp32_spin_%.o: train_gpt2.cu $(KERNEL_HEADERS)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCC_FLAGS) -DENABLE_FP32 -DOMGD_TEST_SPIN_MS=$(SPIN_MS) $(call mutant_flag,$*) -c -o $@ $<
+$(BUILD)/gpu/train_gpt2fp32cu_spin: $(BUILD)/gpu/train_gpt2_fp32_spin.o $(GPU_HOST_OBJ)
+	$(NVCC) $(NVCC_FLAGS) -o $@ $< $(GPU_TRAINER_LIBS)
+$(BUILD)/gpu/train_gpt2fp32cu_spin_%: $(BUILD)/gpu/train_gpt2_fp32_spin_%.o $(GPU_HOST_OBJ)
+	$(NVCC) $(NVCC_FLAGS) -o $@ $< $(GPU_TRAINER_LIBS)
+.PHONY: gpu_ordering
+gpu_ordering: $(BUILD)/gpu/train_gpt2fp32cu_spin $(patsubst %,$(BUILD)/gpu/train_gpt2fp32cu_spin_%,$(ORDERING_MUTANTS))

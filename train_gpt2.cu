@@ -83,17 +83,35 @@ struct Engine {
     char describe[320];
 };
 
+// Pinning that failed: the period switch's copies from and to that memory
+// are pageable, so they block the host and lose their overlap. Said once,
+// and only once a device is known to exist (without one the trainer stops
+// in engine_plan with its own message).
+static int pin_warned, engine_exists;
+static const char *pin_failed_what;
+static cudaError_t pin_failed_err;
+static void pinning_failed(const char *what, cudaError_t err) {
+    (void)cudaGetLastError();
+    if (pin_warned) return;
+    if (!pin_failed_what) pin_failed_what = what, pin_failed_err = err;
+    if (!engine_exists) return;
+    fprintf(stderr, "warning: could not pin %s in host memory (%s: %s); the period switch's copies are pageable: "
+                    "they block the host and do not overlap the step (training goes on, slower)\n",
+            pin_failed_what, cudaGetErrorName(pin_failed_err), cudaGetErrorString(pin_failed_err));
+    pin_warned = 1;
+}
+
 // Optimizer state in pinned (page-locked) host memory, so that the parked
 // moments move between host and device at full DMA speed. Installed in the
 // state store before main() runs (a static initializer). Where pinning
-// fails (no GPU: the trainer then stops in engine_create with its own
-// message) the heap serves; a header records which.
+// fails the heap serves (pinning_failed says so); a header records which.
 #define PIN_HEADER 64
 static float *pinned_moments_alloc(size_t bytes) {
     char *p = NULL;
-    int pinned = cudaMallocHost((void **)&p, bytes + PIN_HEADER) == cudaSuccess;
+    cudaError_t err = cudaMallocHost((void **)&p, bytes + PIN_HEADER);
+    int pinned = err == cudaSuccess;
     if (!pinned) {
-        (void)cudaGetLastError();
+        pinning_failed("the parked AdamW moments", err);
         p = (char *)malloc(bytes + PIN_HEADER);
         if (!p) fail("out of memory allocating %zu bytes of AdamW moments", bytes);
     }
@@ -165,8 +183,13 @@ static void upload_params(Engine *e) {
 // the parked state, the host) cannot hold it.
 void engine_plan(const GPT2 *model, const Omgd *omgd, int B, int T, const Config *cfg) {
     int devices = 0;
-    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0)
-        fail("no CUDA device found: train_gpt2cu needs a GPU (the CPU trainer is ./train_gpt2)");
+    cudaError_t err = cudaGetDeviceCount(&devices);
+    if (err == cudaErrorNoDevice) devices = 0;
+    else if (err != cudaSuccess)  // the runtime's own words: a driver too old for this toolkit is not "no GPU"
+        fail("no usable CUDA device: cudaGetDeviceCount failed with %s (%s); train_gpt2cu needs a GPU and a driver "
+             "for this CUDA toolkit (the CPU trainer is ./train_gpt2)",
+             cudaGetErrorName(err), cudaGetErrorString(err));
+    if (devices == 0) fail("no CUDA device found: train_gpt2cu needs a GPU (the CPU trainer is ./train_gpt2)");
     if (omgd->comm && omgd->comm->size > 1)
         fail("train_gpt2cu trains on one GPU; data parallelism across GPUs is not wired in yet (use the CPU trainer "
              "under mpirun, or run one process)");
@@ -174,6 +197,10 @@ void engine_plan(const GPT2 *model, const Omgd *omgd, int B, int T, const Config
     if (!attention_head_size_supported(c->channels / c->num_heads))
         fail("%s: model.channels / model.heads = %d / %d = %d: the GPU attention kernels take head sizes 16, 32 and 64",
              cfg->source, c->channels, c->num_heads, c->channels / c->num_heads);
+    if ((long long)B * c->num_heads > CUDA_MAX_GRID_Y)  // the attention kernels' grid: (T tiles, B x heads)
+        fail("%s: train.batch_size x model.heads = %d x %d = %lld is more than the attention kernels' grid takes "
+             "(%d); use train.batch_size %d or less (train.total_batch_tokens keeps the batch by accumulation)",
+             cfg->source, B, c->num_heads, (long long)B * c->num_heads, CUDA_MAX_GRID_Y, CUDA_MAX_GRID_Y / c->num_heads);
     const ParamTable *t = &model->table;
     size_t slice_max = device_slice_max_floats(omgd);
     size_t P = t->num_params, C = c->channels;
@@ -233,8 +260,11 @@ Engine *engine_create(GPT2 *model, Omgd *omgd, int B, int T, const Config *cfg) 
     CUDA_CHECK(cudaMalloc((void **)&e->params, t->num_params * sizeof(floatX)));
     upload_params(e);
     // the host weights are the parked master weights: pinned, for fast transfers
-    e->params_pinned = cudaHostRegister(model->params, t->num_params * sizeof(float), cudaHostRegisterDefault) == cudaSuccess;
-    if (!e->params_pinned) (void)cudaGetLastError();  // pageable transfers still work
+    engine_exists = 1;
+    cudaError_t pin = cudaHostRegister(model->params, t->num_params * sizeof(float), cudaHostRegisterDefault);
+    e->params_pinned = pin == cudaSuccess;
+    if (!e->params_pinned) pinning_failed("the parked master weights", pin);  // pageable transfers still work
+    else if (pin_failed_what) pinning_failed(pin_failed_what, pin_failed_err);  // the moments' earlier failure
     device_slice_init(&e->slice, model, omgd, e->params, e->stream);
     e->seg_host = (OmgdSegment *)xmalloc((size_t)t->num_tensors * sizeof(OmgdSegment), "update segments");
     CUDA_CHECK(cudaMalloc((void **)&e->seg_dev, (size_t)t->num_tensors * sizeof(OmgdSegment)));
@@ -256,8 +286,8 @@ Engine *engine_create(GPT2 *model, Omgd *omgd, int B, int T, const Config *cfg) 
 void engine_free(Engine *e) {
     if (!e) return;
     CUDA_CHECK(cudaStreamSynchronize(e->stream));
+    device_slice_free(&e->slice);  // waits for the copy stream, whose copies may still use the pinned weights
     if (e->params_pinned) CUDA_CHECK(cudaHostUnregister(e->model->params));
-    device_slice_free(&e->slice);
     CUDA_CHECK(cudaFree(e->params));
     CUDA_CHECK(cudaFree(e->seg_dev));
     CUDA_CHECK(cudaFree(e->act_x));
@@ -278,6 +308,7 @@ void engine_free(Engine *e) {
 const char *engine_describe(const Engine *e) { return e->describe; }
 
 int engine_begin_step(Engine *e, int64_t step, int64_t epoch) {
+    device_slice_settle(&e->slice);  // omgd_begin_step may free host moments that unwaited copies use
     int switched = omgd_begin_step(e->omgd, e->model, step, epoch);
     device_slice_follow(&e->slice);  // a new period, the first step, or a resumed mask
     update_peak(e);                  // device memory is allocated only at start-up and here
@@ -424,9 +455,13 @@ void engine_apply_update(Engine *e, const AdamWHyper *h, float grad_clip, float 
     CUDA_CHECK(cudaMemcpyAsync(e->seg_dev, e->seg_host, (size_t)nseg * sizeof(OmgdSegment), cudaMemcpyHostToDevice,
                                e->stream));
     uint64_t seed = rng_derive(e->cfg->model.seed, 0xB16B00B5ull + (uint64_t)step);  // stochastic rounding
+    ordering_spin(e->stream);  // the ordering tests' late update (nothing in a normal build)
     omgd_adamw_update_gpu(device_slice_master_base(&e->slice), e->params, e->slice.grads, e->slice.m, e->slice.v,
                           e->seg_dev, nseg, total, h->lr, h->beta1, h->beta2, h->eps, seed, e->stream);
-    CUDA_CHECK(cudaStreamSynchronize(e->stream));  // seg_host is rewritten next step
+    // No host wait: the host goes on to the next step while the update runs
+    // (seg_host is pageable, so its copy was staged at the call). The next
+    // period switch's copies wait for the update on the device
+    // (device_slice.cuh); a host read waits for the stream.
 }
 
 void engine_sync_host(Engine *e) { device_slice_to_host(&e->slice); }

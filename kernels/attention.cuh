@@ -333,9 +333,17 @@ __global__ void __launch_bounds__(ATTN_TILE) attention_backward_q_kernel(floatX 
     attn_row_store<HS>(r.acc, r.valid, dqkv + ((long long)b * T + t) * C3 + (long long)h * HS);
 }
 
+// The grid is (T tiles, B x NH); its y dimension takes at most
+// CUDA_MAX_GRID_Y (the engine refuses such a batch before it starts).
+static inline void attention_check_grid(int B, int NH) {
+    if ((long long)B * NH > CUDA_MAX_GRID_Y)
+        fail("attention: batch x heads = %d x %d is more than the kernels' grid takes (%d)", B, NH, CUDA_MAX_GRID_Y);
+}
+
 // out (B,T,C), lse (B,NH,T).
 static inline void attention_forward_gpu(floatX *out, float *lse, const floatX *qkv, int B, int T, int C, int NH,
                                          cudaStream_t s) {
+    attention_check_grid(B, NH);
     int hs = C / NH;
     float scale = 1.0f / sqrtf((float)hs);
     dim3 grid(ceil_div(T, ATTN_TILE), B * NH);
@@ -366,6 +374,7 @@ static void attention_backward_launch(floatX *dqkv, const floatX *dout, const fl
 static inline void attention_backward_gpu(floatX *dqkv, float *D, const floatX *dout, const floatX *qkv,
                                           const floatX *out, const float *lse, int B, int T, int C, int NH,
                                           cudaStream_t s) {
+    attention_check_grid(B, NH);
     attention_backward_dot_kernel<<<ceil_div((long long)B * T * NH, 256), 256, 0, s>>>(D, dout, out, B, T, C, NH);
     CUDA_CHECK_LAUNCH();
     switch (C / NH) {

@@ -28,6 +28,26 @@ extern "C" {
 
 #define NOT_ON_DEVICE ((size_t)-1)
 
+// The GPU ordering tests' test builds (scripts/gpu_check.sh, -DOMGD_TEST_SPIN_MS=N):
+// a kernel that spins N ms on a stream, so that work after it is late;
+// without a GPU (the engine's CPU build) the streams' stand-ins are late
+// on their own and this does nothing.
+#if defined(OMGD_TEST_SPIN_MS) && !defined(ENGINE_ON_CPU)
+__global__ void ordering_spin_kernel(long long cycles) {
+    long long t0 = clock64();
+    while (clock64() - t0 < cycles) {
+    }
+}
+static inline void ordering_spin(cudaStream_t st) {
+    int khz = 0;
+    CUDA_CHECK(cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, 0));
+    ordering_spin_kernel<<<1, 1, 0, st>>>((long long)khz * OMGD_TEST_SPIN_MS);
+    CUDA_CHECK_LAUNCH();
+}
+#else
+static inline void ordering_spin(cudaStream_t) {}
+#endif
+
 typedef struct {
     GPT2 *host;              // host weights: the parked fp32 master weights
     Omgd *omgd;              // mask, trainable tensors, state store (parked moments)
@@ -190,9 +210,13 @@ static inline void swap_slots(DeviceSlice *s) {
     const Omgd *o = s->omgd;
     const OptStateStore *st = &o->store;
     int nu = o->settings.mask.num_units;
-    // the previous update has finished before its results are copied
+    // the previous update has finished before its results are copied (the
+    // host does not wait for the update: it may still be running)
     CUDA_CHECK(cudaEventRecord(s->compute_done, s->compute));
+#ifndef OMGD_TEST_NO_COPY_WAIT  // a mutant for the ordering tests
     CUDA_CHECK(cudaStreamWaitEvent(s->copy, s->compute_done, 0));
+#endif
+    ordering_spin(s->copy);  // the ordering tests' late copies (nothing in a normal build)
     uint8_t *used = (uint8_t *)xcalloc((size_t)s->nslots, 1, "slice slots");
     uint8_t *arriving = (uint8_t *)xcalloc((size_t)nu, 1, "slice slots");
     for (int u = 0; u < nu; u++) {
@@ -272,7 +296,19 @@ static inline size_t device_slice_max_floats(const Omgd *o) {
 // Before the update kernel: the compute stream waits for the switch's copies.
 static inline void device_slice_wait(DeviceSlice *s) {
     if (!s->pending) return;
+#ifndef OMGD_TEST_NO_UPDATE_WAIT  // a mutant for the ordering tests
     CUDA_CHECK(cudaStreamWaitEvent(s->compute, s->ready, 0));
+#endif
+    s->pending = 0;
+}
+
+// Before the host frees or rewrites what the switch's copies read or write
+// (omgd_begin_step drops a leaving unit's moments under state reset): the
+// host waits for copies that no update has waited for (the update after the
+// switch was skipped). Nothing to wait for otherwise.
+static inline void device_slice_settle(DeviceSlice *s) {
+    if (!s->pending) return;
+    CUDA_CHECK(cudaStreamSynchronize(s->copy));
     s->pending = 0;
 }
 

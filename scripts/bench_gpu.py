@@ -16,7 +16,16 @@
    it first), and both with train.recompute 2. With --confirm, 3 real steps of the 1.5B shape (d48) in each
    mode check the plan against the measured peak.
 
-  scripts/bench_gpu.py [--batch 16] [--steps 30] [--confirm]
+3. With --llmc BINARY: llm.c's train_gpt2cu (built from its train_gpt2.cu by
+   scripts/gpu_check.sh) at the same shape, batch and data, from a random
+   init (-e d12), on the same GPU in the same run: its tokens/s (median of
+   its step times after the first) and ours over it.
+
+--quick: only tables 1 and 3 (scripts/gpu_check.sh's 8-minute run).
+--tiny: a 2-block model at T 32 (the check's dry run on a CPU, where the
+binary is the engine's CPU build; the figures mean nothing there).
+
+  scripts/bench_gpu.py [--batch 16] [--steps 30] [--confirm] [--quick] [--tiny] [--llmc BINARY]
 """
 import argparse
 import json
@@ -50,9 +59,15 @@ def train(binary, run_dir, sets):
     return subprocess.run(cmd, capture_output=True, text=True)
 
 
-def base_124m(batch, steps):
-    return ["model.depth=12", "model.channels=768", "model.heads=12", "model.context=1024", "train.seq_len=1024",
-            f"train.batch_size={batch}", f"train.total_batch_tokens={batch * 1024}", f"train.steps={steps}",
+def shape(tiny):
+    """(depth, channels, heads, T) of the benchmark's model."""
+    return (4, 32, 2, 16) if tiny else (12, 768, 12, 1024)
+
+
+def base_124m(batch, steps, tiny=False):
+    L, C, NH, T = shape(tiny)
+    return [f"model.depth={L}", f"model.channels={C}", f"model.heads={NH}", f"model.context={T}", f"train.seq_len={T}",
+            f"train.batch_size={batch}", f"train.total_batch_tokens={batch * T}", f"train.steps={steps}",
             "train.val_every=0", "train.sample_every=0", "output.checkpoint_every=0", "optimizer.warmup_steps=0",
             "omgd.warmup_steps=0", "omgd.active_layers=3", "omgd.switch_interval=100"]
 
@@ -83,23 +98,57 @@ def largest_depth(binary, tmp, mode, state, recompute):
     return lo, why[0][:160] if why else ""
 
 
+def run_llmc(a, tmp, T, ours):
+    """llm.c's trainer at our shape and batch on our data (its shard format is
+    ours); prints its row and our tokens/s over its. Returns 0 or 1."""
+    data = os.path.abspath("data/brown")
+    cmd = [a.llmc, "-i", f"{data}/brown_train_*.bin", "-j", f"{data}/brown_val_*.bin", "-e", "d12",
+           "-b", str(a.batch), "-t", str(T), "-d", str(a.batch * T), "-x", str(a.steps),
+           "-v", "0", "-s", "0", "-h", "0", "-n", "0", "-y", "0", "-o", os.path.join(tmp, "llmc")]
+    os.makedirs(os.path.join(tmp, "llmc"), exist_ok=True)
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp)
+    with open(os.path.join(tmp, "llmc.log"), "w") as f:
+        f.write(" ".join(cmd) + "\n" + r.stdout + r.stderr)
+    # its step lines: "step    2/12 | loss ... | 123.45 ms | 12.3% bf16 MFU | 123456 tok/s"
+    ms = []
+    for line in r.stdout.splitlines():
+        if line.startswith("step ") and " ms |" in line:
+            ms.append(float(line.split(" ms |")[0].rsplit("|", 1)[1]))
+    if r.returncode != 0 or len(ms) < 2:
+        tail = (r.stderr.strip() or r.stdout.strip()).splitlines()[-1:] or [""]
+        print(f"llm.c  failed (exit {r.returncode}, {len(ms)} step lines): {tail[0][:200]}")
+        return 1
+    med = sorted(ms[1:])[len(ms[1:]) // 2]
+    tps = a.batch * T / (med / 1e3)
+    print(f"llm.c  {tps:10.0f} {med:9.2f}   (llm.c's train_gpt2cu, -e d12, same B, T, data; its MFU: its own log)")
+    for mode, ours_tps in ours.items():
+        print(f"{mode} vs llm.c: {ours_tps / tps:.2f}x its tokens/s")
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default="./train_gpt2cu")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--confirm", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="only the 124M table (and llm.c)")
+    ap.add_argument("--tiny", action="store_true", help="a tiny model (dry run on a CPU)")
+    ap.add_argument("--llmc", help="llm.c's train_gpt2cu binary, run at the same shape")
     a = ap.parse_args()
+    if a.tiny:
+        a.batch, a.steps = 2, 4
+    L, C, NH, T = shape(a.tiny)
     name = device_name()
     peak = peak_flops(name)
     tmp = tempfile.mkdtemp(prefix="bench_gpu.")
     print(f"device: {name}; peak used for MFU: {peak / 1e12:.0f} TFLOP/s" if peak else f"device: {name}; MFU: peak unknown")
-    print(f"GPT-2 124M, bf16, B {a.batch} x T 1024, {a.steps} steps (median after the first)")
+    print(f"GPT-2 {'124M' if not a.tiny else 'tiny (dry run)'}, bf16, B {a.batch} x T {T}, {a.steps} steps (median after the first)")
     print(f"{'mode':<6} {'tokens/s':>10} {'ms/step':>9} {'MFU':>7} {'peak MiB':>9} {'grads+master+moments MiB':>25} {'vs none':>8}")
-    status, base_tps, base_state = 0, None, None
+    status, base_tps, base_state, ours = 0, None, None, {}
     for mode in ("none", "lisa", "omgd"):
         d = os.path.join(tmp, mode)
-        r = train(a.binary, d, base_124m(a.batch, a.steps) + [f"omgd.mode={mode}"])
+        r = train(a.binary, d, base_124m(a.batch, a.steps, a.tiny) + [f"omgd.mode={mode}"])
         if r.returncode != 0:
             print(f"{mode:<6} failed: {r.stderr.strip()[-200:]}")
             status = 1
@@ -109,9 +158,9 @@ def main():
         t = [x for x in rows if x.get("type") == "train"]
         ms = sorted(x["ms"] for x in t[1:])
         med = ms[len(ms) // 2]
-        tps = a.batch * 1024 / (med / 1e3)
+        tps = a.batch * T / (med / 1e3)
         n = start["num_params"]
-        flops_per_token = 6 * n + 12 * 12 * 768 * 1024
+        flops_per_token = 6 * n + 12 * L * C * T
         mfu = f"{100 * tps * flops_per_token / peak:6.1f}%" if peak else "    n/a"
         peak_mib = max(x.get("bytes_device_peak", 0) for x in t) / 2**20
         state = (t[-1]["bytes_grads"] + t[-1]["bytes_state_working"]) / 2**20
@@ -119,6 +168,11 @@ def main():
             base_tps, base_state = tps, state
         ratio = f"{tps / base_tps:.2f}x tok/s, {state / base_state:.2f} mem" if base_tps else ""
         print(f"{mode:<6} {tps:10.0f} {med:9.2f} {mfu:>7} {peak_mib:9.0f} {state:25.1f} {ratio}")
+        ours[mode] = tps
+    if a.llmc:
+        status |= run_llmc(a, tmp, T, ours)
+    if a.quick:
+        return status
     print("\nlargest depth at channels 1600 (heads 25, T 1024, batch 1) that fits, by the memory plan:")
     for mode, state, recompute in (("none", "keep", 0), ("omgd", "keep", 0), ("omgd", "reset", 0),
                                    ("none", "keep", 2), ("omgd", "keep", 2)):

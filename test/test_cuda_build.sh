@@ -15,6 +15,13 @@ if make -s gpu >"$SCRATCH/build.log" 2>&1; then
 else
     not_ok "GPU trainer and kernel checks compile" "$(grep -m3 -E 'error' "$SCRATCH/build.log")"
 fi
+# the GPU ordering tests' spin build (scripts/gpu_check.sh), sm_90 only (its
+# mutants differ from it by one #ifdef'd line each)
+if make -s build/gpu/train_gpt2fp32cu_spin GPU_ARCH="-gencode arch=compute_90,code=sm_90" >>"$SCRATCH/build.log" 2>&1; then
+    ok "the GPU ordering tests' spin build compiles (sm_90)"
+else
+    not_ok "the GPU ordering tests' spin build compiles" "$(grep -m3 -E 'error' "$SCRATCH/build.log")"
+fi
 check "the NVCC build has no warnings" "$(grep -m3 -i warning "$SCRATCH/build.log")" \
     bash -c '! grep -qi warning "$1"' _ "$SCRATCH/build.log"
 for bin in train_gpt2cu train_gpt2fp32cu; do
@@ -34,7 +41,7 @@ if ! nvidia-smi -L >/dev/null 2>&1; then
     if [ -e data/brown/brown_val_000000.bin ]; then
         err="$(./train_gpt2cu --config configs/default.json --set output.dir="$SCRATCH/run" 2>&1 >/dev/null)"; rc=$?
         check "train_gpt2cu without a GPU: exit 1 and one line, before writing a checkpoint" "exit $rc: $err" \
-            bash -c '[ '$rc' -eq 1 ] && [ "$(wc -l <<<"$1")" -eq 1 ] && grep -q "^error: no CUDA device found" <<<"$1" && ! ls "$2"/model_*.bin >/dev/null 2>&1' _ "$err" "$SCRATCH/run"
+            bash -c '[ '$rc' -eq 1 ] && [ "$(wc -l <<<"$1")" -eq 1 ] && grep -qE "^error: no (usable )?CUDA device" <<<"$1" && ! ls "$2"/model_*.bin >/dev/null 2>&1' _ "$err" "$SCRATCH/run"
     fi
 fi
 finish

@@ -73,6 +73,25 @@ static void compare(const char *name, const float *got, const float *want, size_
            ok ? "PASS" : "FAIL");
 }
 
+// Fresh inputs each run: the seed is CHECK_SEED when set (to repeat a
+// failure), else the clock; printed either way.
+#include <time.h>
+static unsigned check_seed(void) {
+    const char *env = getenv("CHECK_SEED");
+    unsigned seed = env ? (unsigned)strtoul(env, NULL, 10) : (unsigned)time(NULL);
+    printf("seed %u (CHECK_SEED=%u repeats this run)\n", seed, seed);
+    return seed;
+}
+
+// Every device buffer starts as NaN (all bits set: NaN in fp32 and bf16),
+// so an output element a kernel does not write fails its comparison.
+static cudaError_t poisoned_malloc(void **p, size_t bytes) {
+    cudaError_t err = cudaMalloc(p, bytes);
+    if (err != cudaSuccess) return err;
+    return cudaMemset(*p, 0xFF, bytes);
+}
+#define cudaMalloc(p, bytes) poisoned_malloc((void **)(p), (bytes))
+
 // Exit 2 with one line when there is no GPU; prints the device otherwise.
 static void require_device(const char *what) {
     int devices = 0;

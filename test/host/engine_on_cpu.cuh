@@ -4,8 +4,9 @@
 //   - every kernel launcher runs the CPU trainer's layer (model/cpu_layers.c)
 //     on the same buffers, with the launcher's semantics (a matmul's dinp is
 //     overwritten, LayerNorm's dinp accumulated, frozen gradients NULL);
-//   - the CUDA runtime calls are host stand-ins (memory is host memory,
-//     copies are memcpy, streams and events do nothing).
+//   - the CUDA runtime calls are host stand-ins (test/host/cuda_on_host.cuh:
+//     memory is host memory; the launches and copies are queued on their
+//     streams and run when waited for, so a missing wait reads stale data).
 // What this checks is train_gpt2.cu itself: the activation layout, which
 // buffer and which gradient each call gets, the classifier and loss, the
 // device slice and the fused update, checkpoints and resume, against the
@@ -30,29 +31,31 @@ extern "C" {
 
 // ---- the kernel launchers, as the CPU trainer's layers
 static inline void encoder_forward_gpu(float *out, const int *inp, const float *wte, const float *wpe, int B, int T,
-                                       int C, cudaStream_t) {
-    encoder_forward(out, inp, wte, wpe, B, T, C);
+                                       int C, cudaStream_t s) {
+    emu_launch(s, [=] { encoder_forward(out, inp, wte, wpe, B, T, C); });
 }
 static inline void encoder_backward_gpu(float *dwte, float *dwpe, const float *dout, const int *inp, int B, int T,
-                                        int C, cudaStream_t) {
-    encoder_backward(dwte, dwpe, dout, inp, B, T, C);
+                                        int C, cudaStream_t s) {
+    emu_launch(s, [=] { encoder_backward(dwte, dwpe, dout, inp, B, T, C); });
 }
 static inline size_t layernorm_scratch_floats(int) { return 1; }
 static inline void layernorm_forward_gpu(float *out, float *mean, float *rstd, const float *inp, const float *w,
-                                         const float *b, int N, int C, cudaStream_t) {
-    layernorm_forward(out, mean, rstd, inp, w, b, N, C);
+                                         const float *b, int N, int C, cudaStream_t s) {
+    emu_launch(s, [=] { layernorm_forward(out, mean, rstd, inp, w, b, N, C); });
 }
 static inline void layernorm_backward_gpu(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                                           const float *w, const float *mean, const float *rstd, float *, int N, int C,
-                                          cudaStream_t) {
-    layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C);
+                                          cudaStream_t s) {
+    emu_launch(s, [=] { layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C); });
 }
-static inline void gelu_forward_gpu(float *out, const float *inp, long long N, cudaStream_t) {
-    gelu_forward(out, inp, (int)N);
+static inline void gelu_forward_gpu(float *out, const float *inp, long long N, cudaStream_t s) {
+    emu_launch(s, [=] { gelu_forward(out, inp, (int)N); });
 }
-static inline void gelu_backward_gpu(float *d, const float *inp, long long N, cudaStream_t) { gelu_backward(d, inp, (int)N); }
-static inline void residual_forward_gpu(float *out, const float *a, const float *b, long long N, cudaStream_t) {
-    residual_forward(out, a, b, (int)N);
+static inline void gelu_backward_gpu(float *d, const float *inp, long long N, cudaStream_t s) {
+    emu_launch(s, [=] { gelu_backward(d, inp, (int)N); });
+}
+static inline void residual_forward_gpu(float *out, const float *a, const float *b, long long N, cudaStream_t s) {
+    emu_launch(s, [=] { residual_forward(out, a, b, (int)N); });
 }
 
 typedef struct {
@@ -63,68 +66,80 @@ static inline void matmul_context_init(MatmulContext *mc, int) { memset(mc, 0, s
 static inline void matmul_context_free(MatmulContext *mc) { free(mc->ones); }
 static inline size_t matmul_context_bytes(int) { return 0; }
 static inline void matmul_forward_gpu(MatmulContext *, float *out, const float *inp, const float *w, const float *bias,
-                                      int N, int IC, int OC, cudaStream_t) {
-    matmul_forward(out, inp, w, bias, N, IC, OC);
+                                      int N, int IC, int OC, cudaStream_t s) {
+    emu_launch(s, [=] { matmul_forward(out, inp, w, bias, N, IC, OC); });
 }
 // dinp is overwritten (cuBLASLt with beta 0), dweight and dbias accumulate.
 static inline void matmul_backward_gpu(MatmulContext *mc, float *dinp, float *dw, float *db, const float *dout,
-                                       const float *inp, const float *w, int N, int IC, int OC, cudaStream_t) {
-    if ((size_t)N > mc->cap) {
-        free(mc->ones);
-        mc->ones = (float *)xmalloc((size_t)N * sizeof(float), "ones");
-        for (int i = 0; i < N; i++) mc->ones[i] = 1.0f;
-        mc->cap = (size_t)N;
-    }
-    if (dinp) memset(dinp, 0, (size_t)N * IC * sizeof(float));
-    matmul_backward(dinp, dw, db, dout, inp, w, mc->ones, N, IC, OC);
+                                       const float *inp, const float *w, int N, int IC, int OC, cudaStream_t s) {
+    emu_launch(s, [=] {
+        if ((size_t)N > mc->cap) {
+            free(mc->ones);
+            mc->ones = (float *)xmalloc((size_t)N * sizeof(float), "ones");
+            for (int i = 0; i < N; i++) mc->ones[i] = 1.0f;
+            mc->cap = (size_t)N;
+        }
+        if (dinp) memset(dinp, 0, (size_t)N * IC * sizeof(float));
+        matmul_backward(dinp, dw, db, dout, inp, w, mc->ones, N, IC, OC);
+    });
 }
 
 static inline int attention_head_size_supported(int hs) { return hs > 0; }
 // The CPU attention keeps the softmax matrix; the engine keeps only lse:
 // forward into a scratch matrix, recomputed for the backward pass.
 static inline void attention_forward_gpu(float *out, float *lse, const float *qkv, int B, int T, int C, int NH,
-                                         cudaStream_t) {
-    float *att = (float *)xmalloc((size_t)B * NH * T * T * sizeof(float), "attention scratch");
-    attention_forward(out, att, qkv, B, T, C, NH);
-    for (long long i = 0; i < (long long)B * NH * T; i++) lse[i] = 0.0f;  // unused by the CPU backward
-    free(att);
+                                         cudaStream_t s) {
+    emu_launch(s, [=] {
+        float *att = (float *)xmalloc((size_t)B * NH * T * T * sizeof(float), "attention scratch");
+        attention_forward(out, att, qkv, B, T, C, NH);
+        for (long long i = 0; i < (long long)B * NH * T; i++) lse[i] = 0.0f;  // unused by the CPU backward
+        free(att);
+    });
 }
 static inline void attention_backward_gpu(float *dqkv, float *, const float *dout, const float *qkv, const float *,
-                                          const float *, int B, int T, int C, int NH, cudaStream_t) {
-    float *att = (float *)xmalloc((size_t)B * NH * T * T * sizeof(float), "attention scratch");
-    float *out = (float *)xmalloc((size_t)B * T * C * sizeof(float), "attention scratch");
-    float *row = (float *)xmalloc((size_t)B * NH * T * sizeof(float), "attention scratch");
-    attention_forward(out, att, qkv, B, T, C, NH);
-    memset(dqkv, 0, (size_t)B * T * 3 * C * sizeof(float));  // the kernels overwrite dqkv
-    attention_backward(dqkv, row, dout, qkv, att, B, T, C, NH);
-    free(att);
-    free(out);
-    free(row);
+                                          const float *, int B, int T, int C, int NH, cudaStream_t s) {
+    emu_launch(s, [=] {
+        float *att = (float *)xmalloc((size_t)B * NH * T * T * sizeof(float), "attention scratch");
+        float *out = (float *)xmalloc((size_t)B * T * C * sizeof(float), "attention scratch");
+        float *row = (float *)xmalloc((size_t)B * NH * T * sizeof(float), "attention scratch");
+        attention_forward(out, att, qkv, B, T, C, NH);
+        memset(dqkv, 0, (size_t)B * T * 3 * C * sizeof(float));  // the kernels overwrite dqkv
+        attention_backward(dqkv, row, dout, qkv, att, B, T, C, NH);
+        free(att);
+        free(out);
+        free(row);
+    });
 }
 
 // Losses, and with write_grad the logit gradient written over the logits.
 static inline void fused_classifier_gpu(float *logits, float *losses, const int *targets, float dloss, int BT, int V,
-                                        int Vp, int write_grad, cudaStream_t) {
-    float *probs = (float *)xmalloc((size_t)BT * Vp * sizeof(float), "classifier scratch");
-    softmax_crossentropy_forward(probs, losses, logits, targets, BT, V, Vp);
-    if (write_grad) softmax_crossentropy_backward(logits, probs, targets, dloss, BT, V, Vp);
-    free(probs);
+                                        int Vp, int write_grad, cudaStream_t s) {
+    emu_launch(s, [=] {
+        float *probs = (float *)xmalloc((size_t)BT * Vp * sizeof(float), "classifier scratch");
+        softmax_crossentropy_forward(probs, losses, logits, targets, BT, V, Vp);
+        if (write_grad) softmax_crossentropy_backward(logits, probs, targets, dloss, BT, V, Vp);
+        free(probs);
+    });
 }
 
 #define GRAD_NORM_BLOCKS 1
-static inline void sum_squares_gpu(float *out, float *, const float *g, long long n, cudaStream_t) {
-    double s = 0.0;
-    for (long long i = 0; i < n; i++) s += (double)g[i] * g[i];
-    out[0] = (float)s;
+static inline void sum_squares_gpu(float *out, float *, const float *g, long long n, cudaStream_t s) {
+    emu_launch(s, [=] {
+        double sum = 0.0;
+        for (long long i = 0; i < n; i++) sum += (double)g[i] * g[i];
+        out[0] = (float)sum;
+    });
 }
 
 // The fused update: its element function, on the host.
 #include "omgd/omgd_update.cuh"
 static inline void omgd_adamw_update_gpu(float *master, floatX *params, const float *grads, float *m, float *v,
                                          const OmgdSegment *seg, int nseg, long long total, float lr, float beta1,
-                                         float beta2, float eps, unsigned long long seed, cudaStream_t) {
-    for (long long idx = 0; idx < total; idx++)
-        omgd_adamw_element(idx, master, params, grads, m, v, seg, nseg, lr, beta1, beta2, eps, seed);
+                                         float beta2, float eps, unsigned long long seed, cudaStream_t s) {
+    emu_launch(s, [=] {
+        for (long long idx = 0; idx < total; idx++)
+            omgd_adamw_element(idx, master, params, grads, m, v, seg, nseg, lr, beta1, beta2, eps, seed);
+    });
 }
 
 #endif

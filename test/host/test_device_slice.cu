@@ -1,9 +1,11 @@
 // The bookkeeping of omgd/device_slice.cuh (slots, offsets, which state
 // goes down and comes up at a period switch) on the CPU, without a GPU: the
-// CUDA runtime calls it makes are replaced by host stand-ins (memory is
-// host memory, copies are memcpy, streams and events do nothing), so the
-// asynchronous ordering is not tested here (scripts/gpu_check.sh does that
-// on a GPU) but every offset and every transfer is.
+// CUDA runtime calls it makes are replaced by host stand-ins
+// (test/host/cuda_on_host.cuh: memory is host memory; the copy stream's
+// writes land only when waited for, so device_slice_wait must be called
+// before the device state is read; the compute stream here is the legacy
+// stream 0, which runs at once). Every offset and every transfer is
+// checked; the engine's ordering, test/test_gpu_ordering_on_cpu.sh.
 //
 // Two copies of a small model and its OMGD state follow the same schedule:
 // the reference trains on the host (each trainable tensor's weights and
