@@ -8,6 +8,8 @@ Checked:
   - the OMGD twins mask what they say: after one full-parameter step
     (omgd.warmup_steps shrunk to 1) the new period's active list holds
     gamma = depth / 4 blocks;
+  - configs/brown_omgd.json, the README's main job (scripts/setup.sh), is
+    configs/default.json (full AdamW) plus OMGD, so the two see the same tokens;
   - the GPT-2 recipes hold llm.c's numbers (scripts/run_gpt2_*.sh; the
     table below, the README's recipe table says the same) and each
     *_omgd.json is its AdamW twin plus the omgd section the issue asks for
@@ -76,6 +78,23 @@ def check_recipes(configs):
               f"warmup 1000), its own output.dir", f"omgd {g}, other keys equal: {rest == c}")
 
 
+def check_main_job(configs):
+    # the README's main job (scripts/setup.sh) and its AdamW comparison run on the same tokens
+    omgd, adamw = configs.get("brown_omgd"), configs.get("default")
+    if not check(omgd is not None and adamw is not None, "brown_omgd.json and default.json exist", "missing"):
+        return
+    rest = {k: v for k, v in omgd.items() if k != "omgd"}
+    rest["output"] = dict(rest["output"], dir=adamw["output"]["dir"])
+    g = omgd.get("omgd", {})
+    check(rest == adamw and "omgd" not in adamw and g.get("mode") == "omgd"
+          and omgd["output"]["dir"] != adamw["output"]["dir"],
+          "brown_omgd.json (scripts/setup.sh's job) = default.json (full AdamW) + an omgd section, own output.dir",
+          f"omgd {g}, other keys equal: {rest == adamw}")
+    with open(os.path.join(REPO, "scripts", "setup.sh")) as f:
+        check("--config configs/brown_omgd.json" in f.read(), "scripts/setup.sh trains configs/brown_omgd.json",
+              "it does not")
+
+
 def run_reduced(path, cfg, tmp):
     out = os.path.join(tmp, os.path.basename(path)[:-5])
     args = ["./train_gpt2", "--config", path, "--set", "model.channels=32", "--set", "model.heads=2",
@@ -114,6 +133,7 @@ def main():
         with open(p) as f:
             configs[os.path.basename(p)[:-5]] = json.load(f)
     check_recipes(configs)
+    check_main_job(configs)
     with tempfile.TemporaryDirectory() as tmp:
         for p in paths:
             run_reduced(os.path.relpath(p, REPO), configs[os.path.basename(p)[:-5]], tmp)
