@@ -710,6 +710,7 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    progress = None
     try:
         check_options(args.name, args.shard_tokens, args.val_fraction, args.val_docs)
         split = "blank-lines" if args.split_blank_lines else "lines" if args.split_lines else "file"
@@ -731,15 +732,11 @@ def main(argv=None):
         if reader.skipped_docs:
             print(f"warning: {reader.skipped_docs:,} documents with no text were skipped", file=sys.stderr)
     except (DataError, TokenizerError) as e:
-        if show_progress_line_open(progress if "progress" in locals() else None):
-            sys.stderr.write("\n")
+        if progress is not None and progress.enabled:
+            sys.stderr.write("\n")  # end the progress line
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0
-
-
-def show_progress_line_open(progress):
-    return progress is not None and progress.enabled
 
 
 if __name__ == "__main__":

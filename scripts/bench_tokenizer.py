@@ -92,7 +92,7 @@ def main():
             rate, cpu_rate, tokens = encode_rate(kind, workers, nbytes)
             best, best_cpu = max(best, rate), max(best_cpu, cpu_rate)
         rows.append((label, workers, best, best_cpu, tokens))
-    py, py_cpu = rows[0][2], rows[0][3]
+    py_cpu = rows[0][3]
     print()
     print("MB/s: wall clock; per CPU-second: text encoded per second of CPU time the workers got (the")
     print("same on an idle machine; on a shared one the wall-clock figure is lower, the CPU one is not)")

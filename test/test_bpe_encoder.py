@@ -28,7 +28,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from array import array
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "data"))
