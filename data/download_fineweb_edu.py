@@ -23,7 +23,6 @@ import argparse
 import gzip
 import json
 import os
-import shutil
 import sys
 import urllib.request
 
@@ -86,7 +85,7 @@ def main():
     if not 1 <= args.files <= 14:
         print(f"error: --files must be between 1 and 14, got {args.files}", file=sys.stderr)
         return 1
-    if shutil.which("make") and not os.path.isfile(os.path.join(REPO, "build", "libgpt2bpe.so")):
+    if not os.path.isfile(os.path.join(REPO, "build", "libgpt2bpe.so")):
         print("error: build the C encoder first: make bpe", file=sys.stderr)
         return 1
     try:
