@@ -560,6 +560,9 @@ def run_job(docs, out_dir, name, val_fraction=None, val_docs=None, shard_tokens=
                 shards.add(doc)
             if n_docs == 0:
                 raise DataError("no documents: the input has no text")
+            if n_tokens <= shard_tokens:  # everything would go to the validation shard
+                raise DataError(f"the input's {n_tokens:,} tokens fill only the validation shard (--shard-tokens "
+                                f"{shard_tokens:,}): no training shard; give a smaller --shard-tokens")
             written = shards.finish()
         except BaseException:
             shards.discard()

@@ -313,6 +313,10 @@ def test_tool(ref, brown_docs, tmp):
             check(tt.one_line_error(r, needle) and not left,
                   f"refuses {name}{' (llmc layout)' if layout else ''}, leaves no shard",
                   f"exit {r.returncode}, stderr {r.stderr!r}, left {left}")
+    out = os.path.join(tmp, "e3")
+    r = run_tool(["--out-dir", out, "--name", "e", "--llmc-layout", "--shard-tokens", "1000000"] + txt[:3])
+    check(tt.one_line_error(r, "fill only the validation shard") and not os.path.exists(os.path.join(out, "e_val_000000.bin")),
+          "--llmc-layout refuses an input that fills only the validation shard, leaves no shard", r.stderr)
     r = run_tool(["--out-dir", os.path.join(tmp, "e2"), "--name", "e", "--workers", "0", txt[0]])
     check(tt.one_line_error(r, "--workers must be at least 1"), "refuses --workers 0", r.stderr)
     r = run_tool(["--out-dir", os.path.join(tmp, "e2"), "--name", "e", "--llmc-layout", "--val-docs", "1", txt[0]])
