@@ -62,6 +62,17 @@ $(BUILD)/tests/%: test/%.c $(LIB_OBJ)
 
 tests: train_gpt2 $(TEST_BIN)
 
+# GPT-2's BPE encoder in C (data/bpe/): a shared library that
+# data/tokenize_files.py loads with ctypes. Needs PCRE2 (Debian's libpcre2-dev).
+BPE_LIB = $(BUILD)/libgpt2bpe.so
+BPE_CC ?= gcc
+.PHONY: bpe
+bpe: $(BPE_LIB)
+$(BPE_LIB): data/bpe/bpe_encoder.c data/bpe/bpe_encoder.h
+	@mkdir -p $(dir $@)
+	$(BPE_CC) $(CFLAGS) -fPIC -shared -o $@ data/bpe/bpe_encoder.c $(DEPS_LDFLAGS) -lpcre2-8 -lcjson
+tests: $(BPE_LIB)
+
 # libFuzzer harnesses for every file reader (clang; see test/test_fuzz.sh)
 fuzz: $(FUZZ_BIN)
 

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(build-essential libcjson-dev libopenblas-dev libopenblas-openmp-dev libopenmpi-dev openmpi-bin
-      python3-torch python3-numpy python3-regex python3-matplotlib clang libclang-rt-14-dev)
+      python3-torch python3-numpy python3-regex python3-matplotlib clang libclang-rt-14-dev libpcre2-dev)
 # Node.js may come from elsewhere (e.g. NodeSource, which carries npm itself)
 command -v node >/dev/null && command -v npm >/dev/null || PKGS+=(nodejs npm)
 missing=()
