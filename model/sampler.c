@@ -45,6 +45,32 @@ static int by_weight_desc(const void *a, const void *b) {
     return (x->id > y->id) - (x->id < y->id);
 }
 
+// The k best entries of w (by_weight_desc order, unsorted) into out[0..k),
+// through a min-heap whose root is the worst of the best k so far.
+static int top_entries(const float *w, int V, int k, SamplerEntry *out) {
+    int n = 0;
+    for (int v = 0; v < V; v++) {
+        SamplerEntry e = {w[v], v};
+        if (n < k) {  // sift up
+            int i = n++;
+            while (i > 0 && by_weight_desc(&out[(i - 1) / 2], &e) < 0) out[i] = out[(i - 1) / 2], i = (i - 1) / 2;
+            out[i] = e;
+        } else if (by_weight_desc(&e, &out[0]) < 0) {  // better than the worst kept: replace it, sift down
+            int i = 0;
+            for (;;) {
+                int c = 2 * i + 1;
+                if (c >= n) break;
+                if (c + 1 < n && by_weight_desc(&out[c + 1], &out[c]) > 0) c++;
+                if (by_weight_desc(&out[c], &e) <= 0) break;
+                out[i] = out[c];
+                i = c;
+            }
+            out[i] = e;
+        }
+    }
+    return n;
+}
+
 // One draw from the weights w (not necessarily normalised).
 static int draw(const float *w, int V, Rng *rng) {
     double total = 0.0;
@@ -81,9 +107,12 @@ int sampler_pick(Sampler *sm, const float *probs, Rng *rng) {
         w[v] = probs[v] > 0.0f ? (float)exp((log((double)probs[v]) - lmax) * inv_t) : 0.0f;
     int keep = V;
     if (s->top_k > 0 || s->top_p < 1.0f) {
-        for (int v = 0; v < V; v++) sm->sorted[v] = (SamplerEntry){w[v], v};
-        qsort(sm->sorted, (size_t)V, sizeof(SamplerEntry), by_weight_desc);
-        if (s->top_k > 0 && s->top_k < keep) keep = s->top_k;
+        // candidates: the top_k best (a selection, O(V log k)) or every token
+        int n = s->top_k > 0 && s->top_k < V ? top_entries(w, V, s->top_k, sm->sorted) : V;
+        if (n == V)
+            for (int v = 0; v < V; v++) sm->sorted[v] = (SamplerEntry){w[v], v};
+        qsort(sm->sorted, (size_t)n, sizeof(SamplerEntry), by_weight_desc);
+        keep = n;
         if (s->top_p < 1.0f) {
             double total = 0.0, mass = 0.0;
             for (int i = 0; i < keep; i++) total += sm->sorted[i].weight;
@@ -94,7 +123,12 @@ int sampler_pick(Sampler *sm, const float *probs, Rng *rng) {
             }
             keep = n;
         }
-        for (int i = keep; i < V; i++) w[sm->sorted[i].id] = 0.0f;
+        if (n == V) {
+            for (int i = keep; i < V; i++) w[sm->sorted[i].id] = 0.0f;
+        } else {  // only the kept entries survive
+            for (int v = 0; v < V; v++) w[v] = 0.0f;
+            for (int i = 0; i < keep; i++) w[sm->sorted[i].id] = sm->sorted[i].weight;
+        }
     }
     return draw(w, V, rng);
 }
