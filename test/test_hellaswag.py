@@ -18,7 +18,11 @@ Checked:
     the same record;
   - SIGTERM during a long evaluation stops the run within a second, with
     no eval record (the partial score is not logged);
-  - bad files and a missing data.hellaswag: one `error:` line.
+  - bad files and a missing data.hellaswag: one `error:` line;
+  - scripts/prepare_hellaswag.py --jsonl (the download needs internet, not
+    run here): the file written from 3 HellaSwag-style examples holds the
+    GPT-2 tokens of each context and of each ending with a leading space,
+    and the trainer reads it.
 """
 import json
 import os
@@ -218,6 +222,32 @@ def run(tmp):
     expect("a token outside the vocabulary", bad, "token 60000 is outside")
     expect("a missing file", os.path.join(tmp, "nope.bin"), "nope.bin")
     expect("train.hellaswag_every without data.hellaswag", "", "needs data.hellaswag")
+
+    # scripts/prepare_hellaswag.py on a local jsonl
+    sys.path.insert(0, os.path.join(ROOT, "data"))
+    from gpt2_bpe import GPT2Encoder
+    enc = GPT2Encoder()
+    rows = [{"ctx": "A man is sitting on a roof. he", "label": 3,
+             "endings": ["is using wrap to wrap a pair of skis.", "is ripping level tiles off.",
+                         "is holding a rubik's cube.", "starts pulling up roofing on a roof."]},
+            {"ctx": "Then, the man writes over the snow", "label": 0,
+             "endings": ["covering the window.", "drinking coffee.", "walks.", "café au lait, naïve"]},
+            {"ctx": "x", "label": 1, "endings": ["a", "b c", "d", "e"]}]
+    jl = os.path.join(tmp, "val.jsonl")
+    with open(jl, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+    prep = os.path.join(tmp, "prepared.bin")
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "prepare_hellaswag.py"), "--jsonl", jl,
+                        "--out", prep], capture_output=True, text=True, cwd=ROOT)
+    write_hellaswag(os.path.join(tmp, "expected.bin"),
+                    [(enc.encode(r["ctx"]), [enc.encode(" " + e) for e in r["endings"]], r["label"]) for r in rows])
+    same = os.path.exists(prep) and open(prep, "rb").read() == open(os.path.join(tmp, "expected.bin"), "rb").read()
+    check("prepare_hellaswag.py --jsonl: contexts and ' ' + endings in GPT-2 tokens, llm.c's layout",
+          p.returncode == 0 and same, f"rc {p.returncode} {p.stderr[-200:]}")
+    p = train(os.path.join(tmp, "prepared"), model, prep)
+    check("the trainer scores the prepared file", p.returncode == 0 and len(evals(os.path.join(tmp, "prepared"))) == 1,
+          f"rc {p.returncode} {p.stderr[-200:]}")
 
 
 if __name__ == "__main__":
