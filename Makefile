@@ -87,7 +87,7 @@ test: tests
 	test/run_tests.sh
 
 clean:
-	rm -rf $(BUILD) train_gpt2 train_gpt2cu train_gpt2fp32cu sample_gpt2 sample_gpt2cu
+	rm -rf $(BUILD) train_gpt2 train_gpt2cu train_gpt2fp32cu sample_gpt2 sample_gpt2cu sample_gpt2fp32cu
 
 # The GPU trainer (nvcc): train_gpt2cu (bf16) and train_gpt2fp32cu
 -include cuda.mk
