@@ -6,11 +6,12 @@ A random GPT-2 (GPT-2's vocabulary, 2 layers, context 32) is written with
 the PyTorch reference's writer; 12 examples of random tokens get 4 endings
 each. The reference (float64) scores every ending as llm.c does: the mean
 cross-entropy of the ending's tokens, each predicted from all tokens before
-it, the row cut to the last seq_len + 1 tokens (one example is longer than
+it, the row cut to the last seq_len + 1 tokens (3 examples are longer than
 that). The label is the reference's answer for 9 examples and another
 ending for 3, so the right accuracy is 0.75. The examples are drawn so that
 the reference's answer differs from the lowest *summed* loss in at least 3
-examples and from the answer without the context cut in the long one, and
+examples, and in the 3 long ones from the answer without the context cut
+and from the answer with the row cut on the wrong side (its end), and
 the best ending wins by > 1e-3 (the C loss is fp32, ~1e-6 off).
 Checked:
   - ./train_gpt2 (model.init_from, 0 steps) logs {"type":"eval","step":0,"hellaswag":0.75};
@@ -73,23 +74,21 @@ def write_hellaswag(path, examples):
 
 
 def ending_losses(cfg, params, ctx, ends, window):
-    """(mean loss, summed loss, mean loss without the cut) of each ending."""
+    """Per ending: (mean loss as llm.c and data/hellaswag.h define it, summed
+    loss, mean loss without the cut, mean loss of a row cut on the wrong side)."""
     out = []
     for end in ends:
         row = list(ctx) + list(end)
+        drop = max(len(row) - 1 - window, 0)
         res = []
-        for cut in (True, False):
-            r = row[-(window + 1):] if cut else row
-            drop = len(row) - len(r)
-            x = torch.tensor([r[:-1]])
-            logits, _ = ref.forward(cfg, params, x)
+        for r, first in ((row[drop:], max(len(ctx) - 1 - drop, 0)),  # the last window + 1 tokens
+                         (row, len(ctx) - 1),                          # no cut
+                         (row[:len(row) - drop], max(len(ctx) - 1 - drop, 0))):  # the first ones
+            logits, _ = ref.forward(cfg, params, torch.tensor([r[:-1]]))
             lp = torch.log_softmax(logits[0, :, :cfg.V], dim=-1)
-            tgt = torch.tensor(r[1:])
-            losses = -lp[torch.arange(len(r) - 1), tgt]
-            first = max(len(ctx) - 1 - drop, 0)
-            sel = losses[first:]
-            res.append((float(sel.mean()), float(sel.sum())))
-        out.append((res[0][0], res[0][1], res[1][0]))
+            losses = -lp[torch.arange(len(r) - 1), torch.tensor(r[1:])]
+            res.append(losses[first:])
+        out.append((float(res[0].mean()), float(res[0].sum()), float(res[1].mean()), float(res[2].mean())))
     return out
 
 
@@ -97,7 +96,7 @@ def make_examples(cfg, params, rng):
     """12 examples (see the module docstring) and the right accuracy."""
     examples, sum_differs = [], 0
     while len(examples) < 12:
-        long = len(examples) == 0
+        long = len(examples) < 3
         ctx = rng.integers(0, cfg.V, size=int(rng.integers(22, 28) if long else rng.integers(2, 8))).tolist()
         ends = [rng.integers(0, cfg.V, size=int(rng.integers(1, 6))).tolist() for _ in range(4)]
         sc = ending_losses(cfg, params, ctx, ends, SEQ)
@@ -107,8 +106,8 @@ def make_examples(cfg, params, rng):
             continue
         best = int(order[0])
         by_sum = int(np.argmin([s[1] for s in sc]))
-        if long and int(np.argmin([s[2] for s in sc])) == best:
-            continue  # the cut must matter
+        if long and (int(np.argmin([s[2] for s in sc])) == best or int(np.argmin([s[3] for s in sc])) == best):
+            continue  # the cut, and its side, must matter
         if len(examples) in (3, 4, 5) and by_sum == best:
             continue  # some examples where a summed loss answers differently
         sum_differs += by_sum != best

@@ -4,13 +4,14 @@ A random GPT-2 (GPT-2's vocabulary, 2 layers, context 16) is written with
 the PyTorch reference's writer (test/gpt2_torch_ref.py). Checked:
   - temperature 0 gives, token after token, the argmax of the reference's
     logits (float64) for the sequence so far, including past the context
-    (the model then sees the last 16 tokens);
+    (the model then sees the last 16 tokens; prompts of 24 tokens);
   - top-k 1 gives the greedy tokens (at temperature 1, any seed);
   - the same seed gives the same samples twice, another seed other ones;
   - the first sampled token's frequencies over 2000 samples match the
     reference distribution (model/sampler.h's rule applied to the
     reference's logits) for temperature + top-k, top-k + top-p, and top-p:
-    tokens outside the kept set never appear, and the total variation
+    tokens outside the kept set never appear, every kept token expected 20
+    or more times does (a wrong member of the kept set), and the total variation
     distance is below 2.5 times its expected value for N draws from the
     right distribution (the seed is fixed, so the check is deterministic);
     the bound is checked to be below a third of the distance to the
@@ -108,7 +109,19 @@ def main():
         want.append(seq[-1])
     check(f"temperature 0: each token is the argmax of the reference's logits (20 tokens, smallest top-2 gap {margin:.2e})",
           got == want, f"C {got}, reference {want}")
-    check("the greedy sample is not one token repeated (the check sees the window move)", len(set(want)) > 3, f"{want}")
+    # prompts longer than the context: every token is decided by the last 16 alone
+    rng = np.random.default_rng(1)
+    bad = []
+    for i in range(5):
+        pr = rng.integers(0, cfg.V, size=24).tolist()
+        got = sample_ids(model, ["--prompt-ids", ",".join(map(str, pr)), "--tokens", 4, "--temperature", 0])[0]
+        seq = list(pr)
+        for _ in range(4):
+            seq.append(int(torch.argmax(ref_logits(cfg, params, seq))))
+        if got != seq[24:]:
+            bad.append((i, got, seq[24:]))
+    check("temperature 0 after prompts of 24 tokens (context 16): the reference's argmax of the last 16", not bad,
+          f"{bad}")
 
     # top-k 1 = greedy whatever the seed
     k1 = sample_ids(model, ["--prompt-ids", "464,3290,318", "--tokens", 20, "--top-k", 1, "--seed", 99])[0]
@@ -128,6 +141,8 @@ def main():
     for name, opts, want_q, mutant_q in [
         ("temperature 0.3 + top-k 6", ["--temperature", 0.3, "--top-k", 6],
          kept_distribution(lg, 0.3, top_k=6), kept_distribution(lg, 1.0, top_k=6)),
+        ("temperature 5 + top-k 6", ["--temperature", 5, "--top-k", 6],
+         kept_distribution(lg, 5.0, top_k=6), kept_distribution(lg, 5.0)),
         ("temperature 2 + top-k 40 + top-p 0.5", ["--temperature", 2, "--top-k", 40, "--top-p", 0.5],
          kept_distribution(lg, 2.0, top_k=40, top_p=0.5), kept_distribution(lg, 2.0, top_k=40)),
         ("temperature 1.5 + top-p 0.002", ["--temperature", 1.5, "--top-p", 0.002],
@@ -140,8 +155,9 @@ def main():
         # the expected TV of N draws from want_q itself (mean |binomial error| = sqrt(2 p (1-p) / (pi N)))
         noise = 0.5 * float(np.sum(np.sqrt(2 * want_q * (1 - want_q) / (np.pi * N))))
         bound = 2.5 * noise
-        check(f"{name}: only kept tokens ({int((want_q > 0).sum())}) are drawn", outside == 0 and len(ids) == N,
-              f"{outside} of {len(ids)} draws outside")
+        missing = [t for t in np.nonzero(want_q * N >= 20)[0] if emp[t] == 0]
+        check(f"{name}: only the kept tokens ({int((want_q > 0).sum())}) are drawn, each one expected 20+ times is",
+              outside == 0 and not missing and len(ids) == N, f"{outside} of {len(ids)} draws outside, never drawn: {missing}")
         check(f"{name}: frequencies match the reference (TV {d:.3f} < {bound:.3f} = 2.5 x the expected sampling noise; "
               f"a sampler without the setting: TV {dm:.2f})",
               d < bound and dm > 3 * bound, f"TV {d:.3f}, distance to the mutant distribution {dm:.3f}")
