@@ -47,9 +47,13 @@ FUZZ_BIN = $(patsubst test/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 FUZZ_CFLAGS = -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -D_GNU_SOURCE -I.
 
 .PHONY: all tests test fuzz clean comm_nccl
-all: train_gpt2
+all: train_gpt2 sample_gpt2
 
 train_gpt2: train_gpt2.c $(LIB_OBJ)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+# Sampling from a trained model (CPU engine); sample_gpt2cu in cuda.mk
+sample_gpt2: sample_gpt2.c $(LIB_OBJ)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
 $(BUILD)/%.o: %.c $(HEADERS)
@@ -60,7 +64,7 @@ $(BUILD)/tests/%: test/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
-tests: train_gpt2 $(TEST_BIN)
+tests: train_gpt2 sample_gpt2 $(TEST_BIN)
 
 # GPT-2's BPE encoder in C (data/bpe/): a shared library that
 # data/tokenize_files.py loads with ctypes. Needs PCRE2 (Debian's libpcre2-dev).
@@ -94,7 +98,7 @@ test: tests
 	test/run_tests.sh
 
 clean:
-	rm -rf $(BUILD) train_gpt2 train_gpt2cu train_gpt2fp32cu
+	rm -rf $(BUILD) train_gpt2 train_gpt2cu train_gpt2fp32cu sample_gpt2 sample_gpt2cu sample_gpt2fp32cu
 
 # The GPU trainer (nvcc): train_gpt2cu (bf16) and train_gpt2fp32cu
 -include cuda.mk

@@ -3,6 +3,7 @@
 #   make train_gpt2cu      the GPU trainer, bf16 (fp32 master weights)
 #   make train_gpt2fp32cu  the same in fp32, for exact comparison with the CPU
 #   make gpu_checks        the kernel checks, bf16 and fp32 builds
+#   make sample_gpt2cu     ./sample_gpt2 on the GPU engine (sample_gpt2fp32cu: fp32)
 #   make gpu               all of them
 # GPU_ARCH picks the targets (the GPU check builds sm_90 only).
 NVCC ?= $(CUDA_HOME)/bin/nvcc
@@ -54,7 +55,7 @@ endif
 GPU_TRAINER_LIBS = $(GPU_HOST_OBJ) $(CUBLAS_LINK) -lcublasLt $(NVCC_DEPS) -lcjson -Xcompiler -fopenmp $(NVCC_BLAS) -lm
 
 .PHONY: gpu
-gpu: train_gpt2cu train_gpt2fp32cu gpu_checks gpu_host_tests
+gpu: train_gpt2cu train_gpt2fp32cu sample_gpt2cu sample_gpt2fp32cu gpu_checks gpu_host_tests
 
 $(BUILD)/gpu_host/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -67,6 +68,14 @@ $(BUILD)/gpu/train_gpt2_fp32.o: train_gpt2.cu $(KERNEL_HEADERS)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCC_FLAGS) -DENABLE_FP32 -c -o $@ $<
 
+# sample_gpt2.c on the GPU engine, bf16 and fp32 (test/gpu/check_hf_transformers.py
+# compares their greedy tokens with the CPU's)
+SAMPLE_GPU_OBJ = $(BUILD)/gpu_host/sample_gpt2.o $(filter-out $(BUILD)/gpu_host/train_gpt2.o,$(GPU_HOST_OBJ))
+SAMPLE_GPU_LIBS = $(CUBLAS_LINK) -lcublasLt $(NVCC_DEPS) -lcjson -Xcompiler -fopenmp $(NVCC_BLAS) -lm
+sample_gpt2cu: $(BUILD)/gpu/train_gpt2.o $(SAMPLE_GPU_OBJ)
+	$(NVCC) $(NVCC_FLAGS) -o $@ $^ $(SAMPLE_GPU_LIBS)
+sample_gpt2fp32cu: $(BUILD)/gpu/train_gpt2_fp32.o $(SAMPLE_GPU_OBJ)
+	$(NVCC) $(NVCC_FLAGS) -o $@ $^ $(SAMPLE_GPU_LIBS)
 train_gpt2cu: $(BUILD)/gpu/train_gpt2.o $(GPU_HOST_OBJ)
 	$(NVCC) $(NVCC_FLAGS) -o $@ $< $(GPU_TRAINER_LIBS)
 train_gpt2fp32cu: $(BUILD)/gpu/train_gpt2_fp32.o $(GPU_HOST_OBJ)

@@ -33,10 +33,12 @@
 #include "common/run_log.h"
 #include "common/signals.h"
 #include "data/dataloader.h"
+#include "data/hellaswag.h"
 #include "data/tokenizer.h"
 #include "model/engine.h"
 #include "model/gpt2.h"
 #include "model/model_file.h"
+#include "model/sampler.h"
 #include "omgd/adamw.h"
 #include "omgd/omgd.h"
 
@@ -106,44 +108,60 @@ static float validation_loss(Engine *engine, DataLoader *val, int steps, int *in
     return (float)(sum[0] / steps);
 }
 
-// Samples n tokens after an end-of-text token; the RNG is seeded from the
-// step so that samples do not disturb (or depend on) the training state.
+static void row_losses(void *engine, const int *inputs, const int *targets, int T, float *losses) {
+    engine_forward(engine, inputs, targets, 1, T);
+    memcpy(losses, engine_position_losses(engine), (size_t)T * sizeof(float));
+}
+
+// HellaSwag accuracy (data/hellaswag.h); rank r of N scores examples r,
+// r + N, ... Collective. -1 when a stop request ended it early on any rank.
+static double hellaswag_accuracy(Engine *engine, const HellaSwag *h, int window, Comm *comm) {
+    long long correct = 0, scored = 0;
+    int stopped = hellaswag_score(h, comm->rank, comm->size, window, row_losses, engine, &correct, &scored);
+    if (comm->size > 1) stopped = comm_allreduce_max_int_host(comm, stopped);  // all ranks agree
+    if (stopped) return -1.0;
+    double sums[2] = {(double)correct, (double)scored};
+    comm_allreduce_sum_host(comm, sums, 2);
+    return sums[0] / sums[1];
+}
+
+static void sample_probs(void *engine, const int *tokens, int len, float *probs) {
+    engine_next_token_probs(engine, tokens, len, probs);
+}
+
+// Samples n tokens after an end-of-text token (model/sampler.h, temperature
+// 1); the RNG is seeded from the step so that samples do not disturb (or
+// depend on) the training state. A stop request ends it early, unlogged.
 static void generate_sample(Engine *engine, int V, const Tokenizer *tok, const Config *cfg, int step,
                             RunLog *log) {
-    int n = cfg->train.sample_tokens, ctx = cfg->train.seq_len;
-    float *probs = xmalloc((size_t)V * sizeof(float), "sample probabilities");
+    int n = cfg->train.sample_tokens;
     int *tokens = xmalloc((size_t)(n + 1) * sizeof(int), "sample tokens");
-    size_t cap = (size_t)n * 64 + 1, len = 0;
-    char *text = xcalloc(cap, 1, "sample text");
     Rng rng;
     rng_seed(&rng, rng_derive(cfg->model.seed, 0x5A3D1E00ull + (uint64_t)step));
+    Sampler sampler;
+    sampler_init(&sampler, &(SamplerSettings){1.0f, 0, 1.0f}, V);
     tokens[0] = tok->eot_token;
-    int stopped = 0;
-    for (int i = 1; i <= n && !(stopped = signals_stop_requested() != 0); i++) {
-        int start = i > ctx ? i - ctx : 0, len_ctx = i - start;
-        engine_next_token_probs(engine, tokens + start, len_ctx, probs);
-        float coin = rng_uniform(&rng), cdf = 0.0f;
-        int next = V - 1;
-        for (int v = 0; v < V; v++) {
-            cdf += probs[v];
-            if (coin < cdf) { next = v; break; }
-        }
-        tokens[i] = next;
-        const char *piece = tokenizer_decode(tok, (uint32_t)next);
+    int made = sampler_generate(&sampler, &rng, sample_probs, engine, tokens, 1, n, cfg->train.seq_len, NULL, NULL);
+    sampler_free(&sampler);
+    if (made < n) {  // a stop signal cut the sample short: nothing to show
+        free(tokens);
+        return;
+    }
+    size_t cap = (size_t)n * 64 + 1, len = 0;
+    char *text = xcalloc(cap, 1, "sample text");
+    for (int i = 1; i <= n; i++) {
+        const char *piece = tokenizer_decode(tok, (uint32_t)tokens[i]);
         size_t pl = strlen(piece);
         if (len + pl < cap) { memcpy(text + len, piece, pl); len += pl; }
     }
     text[len] = '\0';
-    if (!stopped) {  // a stop signal cut the sample short: nothing to show
-        printf("sample at step %d:\n---\n%s\n---\n", step, text);
-        char *escaped = xmalloc(cap * 6 + 3, "sample text");
-        json_escape(escaped, cap * 6 + 3, text);
-        run_log_write(log, "\"type\":\"sample\",\"step\":%d,\"text\":%s", step, escaped);
-        free(escaped);
-    }
+    printf("sample at step %d:\n---\n%s\n---\n", step, text);
+    char *escaped = xmalloc(cap * 6 + 3, "sample text");
+    json_escape(escaped, cap * 6 + 3, text);
+    run_log_write(log, "\"type\":\"sample\",\"step\":%d,\"text\":%s", step, escaped);
+    free(escaped);
     free(text);
     free(tokens);
-    free(probs);
 }
 
 // Collective. Whether the weights and every rank's optimizer state are
@@ -452,6 +470,9 @@ int main(int argc, char **argv) {
         long long avail = (long long)dataloader_total_windows(&val_loader);
         val_steps = cfg.train.val_steps < avail ? cfg.train.val_steps : (int)avail;
     }
+    HellaSwag hellaswag;
+    int have_hellaswag = cfg.train.hellaswag_every > 0;
+    if (have_hellaswag) hellaswag_open(&hellaswag, cfg.data.hellaswag, shape.vocab_size);
     Tokenizer tokenizer;
     int have_tokenizer = 0;
     if (cfg.train.sample_every > 0 && root) {
@@ -646,6 +667,14 @@ int main(int argc, char **argv) {
             }
             evaluated = 1;
         }
+        if (have_hellaswag && (last || step % cfg.train.hellaswag_every == 0)) {
+            double acc = hellaswag_accuracy(engine, &hellaswag, T, &comm);
+            if (acc >= 0) {
+                printf("step %d | hellaswag %.4f (%d examples)\n", step, acc, hellaswag.num_examples);
+                run_log_write(&log, "\"type\":\"eval\",\"step\":%d,\"hellaswag\":%.6f", step, acc);
+            }
+            evaluated = 1;
+        }
         if (cfg.train.sample_every > 0 && (last || step % cfg.train.sample_every == 0)) {
             if (have_tokenizer) generate_sample(engine, shape.vocab_size, &tokenizer, &cfg, step, &log);
             evaluated = 1;
@@ -745,6 +774,7 @@ int main(int argc, char **argv) {
     dataloader_free(&train_loader);
     if (val_steps > 0) dataloader_free(&val_loader);
     if (have_tokenizer) tokenizer_free(&tokenizer);
+    if (have_hellaswag) hellaswag_free(&hellaswag);
     comm_finalize(&comm);
     return 0;
 }

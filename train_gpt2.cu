@@ -386,6 +386,8 @@ float engine_forward(Engine *e, const int *inputs, const int *targets, int B, in
     return (float)(sum / BT);
 }
 
+const float *engine_position_losses(const Engine *e) { return e->losses_host; }  // engine_forward copied them
+
 void engine_backward(Engine *e, float loss_scale) {
     if (!e->has_targets) fail("backward: the last forward pass had no targets");
     const GPT2Config *c = &e->model->config;

@@ -44,11 +44,12 @@ static const KeyDef KEYS[] = {
     {"model.context", K_INT, F(model.context), "1024", 1, 1048576, 0, NULL, NULL, "maximum sequence length (position embeddings)"},
     {"model.vocab", K_INT, F(model.vocab), "50257", 1, 16777216, 0, NULL, NULL, "vocabulary size; the loss is over these tokens"},
     {"model.padded_vocab", K_INT, F(model.padded_vocab), "0", 0, 16777216, 0, NULL, NULL, "vocabulary rows in the tensors; 0 = vocab rounded up to a multiple of 128"},
-    {"model.init_from", K_STRING, F(model.init_from), "", 0, 0, 0, NULL, NULL, "llm.c model file to start from (sets the shape); empty = random init"},
+    {"model.init_from", K_STRING, F(model.init_from), "", 0, 0, 0, NULL, NULL, "llm.c model file (fp32 version 3 or bf16 version 5) or Hugging Face GPT-2 folder (config.json + model.safetensors) to start from (sets the shape); empty = random init"},
     {"model.seed", K_UINT64, F(model.seed), "1337", 0, 0, 0, NULL, NULL, "seed of the random initialisation (and of samples)"},
     {"data.train", K_STRING, F(data.train), "data/brown/brown_train_*.bin", 0, 0, 0, NULL, NULL, "glob of training shards (llm.c format)"},
     {"data.val", K_STRING, F(data.val), "data/brown/brown_val_*.bin", 0, 0, 0, NULL, NULL, "glob of validation shards; empty = no validation"},
     {"data.tokenizer", K_STRING, F(data.tokenizer), "data/brown/gpt2_tokenizer.bin", 0, 0, 0, NULL, NULL, "llm.c tokenizer file used to decode samples"},
+    {"data.hellaswag", K_STRING, F(data.hellaswag), "", 0, 0, 0, NULL, NULL, "HellaSwag evaluation file in llm.c's format (hellaswag_val.bin, see scripts/prepare_hellaswag.py); needed by train.hellaswag_every"},
     {"data.shuffle", K_BOOL, F(data.shuffle), "true", 0, 0, 0, NULL, NULL, "random reshuffling of windows and shards every epoch; false = llm.c's sequential order"},
     {"data.seed", K_UINT64, F(data.seed), "1337", 0, 0, 0, NULL, NULL, "seed of the data order"},
     {"train.batch_size", K_INT, F(train.batch_size), "4", 1, 65536, 0, NULL, NULL, "micro-batch size B (sequences)"},
@@ -59,6 +60,7 @@ static const KeyDef KEYS[] = {
     {"train.val_steps", K_INT, F(train.val_steps), "20", 1, INT_MAX, 0, NULL, NULL, "micro-batches per validation (capped at the split's size)"},
     {"train.sample_every", K_INT, F(train.sample_every), "0", 0, INT_MAX, 0, NULL, NULL, "print a text sample every N steps and at the end; 0 = never"},
     {"train.sample_tokens", K_INT, F(train.sample_tokens), "64", 1, 65536, 0, NULL, NULL, "tokens per sample"},
+    {"train.hellaswag_every", K_INT, F(train.hellaswag_every), "0", 0, INT_MAX, 0, NULL, NULL, "HellaSwag accuracy on data.hellaswag every N steps and at the end; 0 = never"},
     {"train.on_nonfinite", K_STRING, F(train.on_nonfinite), "skip", 0, 0, 0, "skip|stop", NULL, "a NaN or infinite loss or gradient norm: skip that update (stopping after 20 in a row), or stop with a checkpoint of the last good state"},
     {"train.spike_zscore", K_DOUBLE, F(train.spike_zscore), "5", 0, BIG, 0, NULL, NULL, "a loss this many standard deviations above the mean of the last 128 steps is logged as a spike; 0 = off"},
     {"train.skip_spikes", K_BOOL, F(train.skip_spikes), "false", 0, 0, 0, NULL, NULL, "also skip the update of a spike step"},
@@ -585,6 +587,10 @@ static void validate(const Config *c, const char *file) {
     if (!c->data.train[0]) {
         snprintf(msg, sizeof msg, "expected a glob of training shards, got \"\"");
         CROSS("data.train");
+    }
+    if (t->hellaswag_every > 0 && !c->data.hellaswag[0]) {
+        snprintf(msg, sizeof msg, "%d needs data.hellaswag (a hellaswag_val.bin file), which is empty", t->hellaswag_every);
+        CROSS("train.hellaswag_every", "data.hellaswag");
     }
     if (!c->output.dir[0]) {
         snprintf(msg, sizeof msg, "expected a directory, got \"\"");

@@ -24,7 +24,7 @@ typedef struct {
     int context;                 // maximum sequence length (position embeddings)
     int vocab;                   // real vocabulary size (50257 for GPT-2)
     int padded_vocab;            // 0 = vocab rounded up to a multiple of 128
-    char init_from[CONFIG_STR];  // "" = random init, else an llm.c model file
+    char init_from[CONFIG_STR];  // "" = random init, else an llm.c model file (fp32 or bf16) or a Hugging Face folder
     uint64_t seed;               // initialisation seed
 } ModelConfig;
 
@@ -32,6 +32,7 @@ typedef struct {
     char train[CONFIG_STR];  // glob of training shards
     char val[CONFIG_STR];    // glob of validation shards ("" = no validation)
     char tokenizer[CONFIG_STR];  // llm.c tokenizer file, for decoding samples
+    char hellaswag[CONFIG_STR];  // llm.c's hellaswag_val.bin ("" = none)
     int shuffle;             // bool: random reshuffling of windows each epoch
     uint64_t seed;           // data order seed
 } DataConfig;
@@ -45,6 +46,7 @@ typedef struct {
     int val_steps;                // micro-batches per validation
     int sample_every;             // 0 = never
     int sample_tokens;            // tokens generated per sample
+    int hellaswag_every;          // 0 = never (also runs at the last step when > 0)
     char on_nonfinite[8];         // skip | stop
     double spike_zscore;          // 0 = off
     int skip_spikes;              // bool

@@ -36,6 +36,9 @@ void engine_zero_grad(Engine *e);
 // Mean loss over the B*T positions (-1 without targets); B x T at most the
 // training batch's tokens, T at most the context.
 float engine_forward(Engine *e, const int *inputs, const int *targets, int B, int T);
+// Per-position losses of the last forward with targets (B*T floats, row by
+// row), valid until the next forward (HellaSwag scores endings with them).
+const float *engine_position_losses(const Engine *e);
 // Accumulates the gradient of loss_scale * the last forward's mean loss.
 void engine_backward(Engine *e, float loss_scale);
 // omgd_reduce_gradients: the norm of the (summed) active-slice gradient.

@@ -56,6 +56,8 @@ float engine_forward(Engine *e, const int *inputs, const int *targets, int B, in
     return gpt2_forward(e->model, inputs, targets, B, T);
 }
 
+const float *engine_position_losses(const Engine *e) { return e->model->acts.losses; }
+
 void engine_backward(Engine *e, float loss_scale) { gpt2_backward(e->model, loss_scale); }
 
 float engine_reduce_gradients(Engine *e) { return omgd_reduce_gradients(e->omgd, e->model); }

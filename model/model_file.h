@@ -13,9 +13,17 @@
 
 #define MODEL_FILE_MAGIC 20240326
 #define MODEL_FILE_VERSION_FP32 3
+#define MODEL_FILE_VERSION_BF16 5  // llm.c's bf16 weights: read only (widened to fp32)
 
+// Reading also accepts llm.c's bf16 version-5 files (same header and order,
+// bf16 values) and Hugging Face GPT-2 folders (model/hf_model.h); saving
+// always writes fp32 version 3.
+
+// 1 if path is a Hugging Face folder (a directory with model.safetensors).
+int model_file_is_hf_folder(const char *path);
 // Reads and validates the header (magic, version, positive dimensions,
-// heads dividing channels, Vp >= V, file size matching the dimensions).
+// heads dividing channels, Vp >= V, file size matching the dimensions), or
+// a Hugging Face folder's config.json.
 // Fails with one line naming the file on any problem.
 void model_file_read_config(const char *path, GPT2Config *out);
 // Loads weights into m (built with the same config; fails naming the
