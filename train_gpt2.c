@@ -305,12 +305,17 @@ static int check_resume(const Config *cfg, long start) {
     long newest;
     int newer = run_dir_newer_checkpoints(cfg->output.dir, start, &newest);
     if (newer == 0 || strcmp(cfg->output.resume, "latest") == 0) return newer > 0;
-    if (!cfg->output.branch)
+    if (!cfg->output.branch) {
+        // a damaged checkpoint is the first thing to say, before the branch
+        char model_path[4096], state_path[4096], why[1024];
+        resume_paths(cfg, start, model_path, state_path, sizeof model_path);
+        if (!checkpoint_verify(model_path, state_path, why, sizeof why)) fail("%s", why);
         config_fail_key(cfg, "output.resume",
                         "step %ld, but output.dir %s holds %d newer checkpoint%s (up to step %ld): resuming it starts a "
                         "branch; set output.branch=true to move them and their log to %s/history_after_%08ld/ and "
                         "go on from step %ld, or resume the newest",
                         start, cfg->output.dir, newer, newer == 1 ? "" : "s", newest, cfg->output.dir, start, start);
+    }
     return 1;
 }
 

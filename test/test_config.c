@@ -267,7 +267,7 @@ static void test_round_trip(void) {
                               "{\"model\": {\"preset\": \"d4\", \"init_from\": \"we\\\"ird \\\\ path\\t\\u00e9.bin\"},"
                               " \"data\": {\"val\": \"\", \"seed\": 9007199254740992},"
                               " \"train\": {\"total_batch_tokens\": 4096, \"spike_zscore\": 0.30000000000000004},"
-                              " \"optimizer\": {\"lr\": 0.0001234567890123456, \"min_lr\": 1e-300, \"eps\": 5e-324},"
+                              " \"optimizer\": {\"lr\": 0.0001234567890123456, \"min_lr\": 1e-300, \"eps\": 3.0000000000000001e-29},"
                               " \"omgd\": {\"mode\": \"lisa\", \"grad_scale\": 2.5, \"switch_interval\": \"epoch\"}}");
     config_load(&c, f, 0, NULL);
     char out[256], out2[256];
@@ -368,6 +368,9 @@ static void test_file_errors(void) {
     expect_error("seed beyond 2^53", f, NULL, at(f, "model.seed"), "2^53");
     f = write_cfg("t6.json", "{\"train\": {\"steps\": 3000000000}}");
     expect_error("integer beyond int", f, NULL, at(f, "train.steps"), "got 3000000000");
+    // an epsilon of 0 (or a denormal) makes the update 0/0 for a parameter without gradient
+    f = write_cfg("eps0.json", "{\"optimizer\": {\"eps\": 5e-324}}");
+    expect_error("optimizer.eps below 1e-30", f, NULL, at(f, "optimizer.eps"), "expected a number in [1e-30, 1]");
     f = write_cfg("t7.json", "{\"optimizer\": {\"lr\": 1e400}}");
     expect_error("number beyond a double", f, NULL, at(f, "optimizer.lr"), "beyond the range of a double");
     f = write_cfg("t8.json", "{\"optimizer\": {\"lr\": null}}");

@@ -7,8 +7,11 @@
 # checks the engine's wiring, activation layout, device slice, fused
 # update, checkpoints and resume; the kernels are checked by
 # test/test_gpu_code_on_cpu.sh and, on a GPU, scripts/gpu_check.sh.
-# Tolerances: losses 1e-6 and gradient norms 1e-6 relative (the same
-# arithmetic; the norm is summed in another order), weights 1e-5 relative
+# Tolerances: losses 4e-6 absolute (4 float32 ulps at a loss of 10: the
+# norm's last bit moves the weights by rounding noise, and a loss near 10.47
+# was seen 1 ulp = 1e-6 apart on an AVX-512 machine, in the code before and
+# after; a wiring mistake moves it by 1e-3 or more), gradient norms 1e-6
+# relative (the same arithmetic summed in another order), weights 1e-5 relative
 # L2 (the norm's last bit moves the clipping factor; Adam amplifies
 # gradients that are pure rounding noise, such as the key bias's).
 . "$(dirname "$0")/lib.sh"
@@ -26,7 +29,7 @@ SMALL=(--config configs/default.json --set model.preset= --set model.depth=4 --s
        --set omgd.warmup_steps=0)
 compare() {  # compare NAME REF RUN
     local out
-    if out="$(python3 scripts/compare_runs.py "$2" "$3" --label x --loss-tol 1e-6 --norm-tol 1e-6 --param-tol 1e-5 2>&1)"; then
+    if out="$(python3 scripts/compare_runs.py "$2" "$3" --label x --loss-tol 4e-6 --norm-tol 1e-6 --param-tol 1e-5 2>&1)"; then
         ok "$1"
     else
         not_ok "$1" "$(grep -E 'FAIL|error' <<<"$out" | head -3 | tr '\n' ';')"

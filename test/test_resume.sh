@@ -33,7 +33,8 @@ scenario() {  # scenario LABEL extra --set arguments...
         diff <(grep '"type":"val"' "$d/a/log.jsonl") <(grep '"type":"val"' "$d/b/log.jsonl")
 
     # resume from an explicit earlier checkpoint in the finished run's directory
-    run --set output.dir="$d/a" --set output.resume="$d/a/model_00000008.bin" \
+    # (a branch: the finished run's checkpoint 10 is moved aside)
+    run --set output.dir="$d/a" --set output.resume="$d/a/model_00000008.bin" --set output.branch=true \
         || { not_ok "$label: resume from an explicit checkpoint" "$(tail -3 "$SCRATCH/last.out")"; return; }
     check "$label: explicit resume: no duplicate steps in the log" "duplicate train records" \
         test "$(grep -c '"type":"train"' "$d/a/log.jsonl")" -eq 10
