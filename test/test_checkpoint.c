@@ -119,7 +119,7 @@ int main(void) {
     expect_load_error("bad_magic", bad, n, "magic");
     memcpy(bad, file, n);
     ((int *)bad)[1] = 5;
-    expect_load_error("bf16_version", bad, n, "version 5");
+    expect_load_error("fp32_data_labelled_bf16", bad, n, "not bf16");  // version 5 = bf16 weights: half the size
     memcpy(bad, file, n);
     ((int *)bad)[6] = 9;  // channels 9 with 2 heads
     expect_load_error("heads_do_not_divide", bad, n, "heads");
