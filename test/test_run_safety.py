@@ -375,13 +375,15 @@ def late_refusals(tmp):
           f"exit {r.returncode}: {r.stderr.strip()[-300:]}")
     replay = os.path.join(tmp, "replay.txt")
     with open(replay, "w") as f:
-        f.write("0\n1  # block 1 next\n# a comment line\n0\n")
+        f.write("0\n1\n# a comment line\n0\n")
+    d = os.path.join(tmp, "late_replay_short")  # each case in its own directory
     r = run(args(d, f"omgd.replay={replay}"))  # 8 steps / 2 per period = 4 periods
     check(r.returncode == 1 and one_line_error(r.stderr, replay) and "needs 4" in r.stderr and "step " not in r.stdout,
           "a replay file with too few periods: refused before training, naming the counts",
           f"exit {r.returncode}: {r.stderr.strip()[-300:]}")
     with open(replay, "a") as f:
         f.write("1 # and block 1 again\n")
+    d = os.path.join(tmp, "late_replay_comment")
     r = run(args(d, f"omgd.replay={replay}"))
     act = [x["active_layers"] for x in log_records(d) if x["type"] == "train"] if r.returncode == 0 else []
     check(r.returncode == 0 and act == [[0], [0], [1], [1], [0], [0], [1], [1]],
