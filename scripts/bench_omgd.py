@@ -40,6 +40,11 @@ def run(name, out, args, extra):
     p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if p.returncode != 0:
         sys.exit(f"error: {name} failed: {p.stderr.strip()}")
+    return summarize(name, d, args.batch * args.seq)
+
+
+def summarize(name, d, tokens_per_step):
+    """Final losses, median step time and bytes held, from d/log.jsonl."""
     recs = [json.loads(l) for l in open(os.path.join(d, "log.jsonl"))]
     train = [r for r in recs if r["type"] == "train"]
     val = [r for r in recs if r["type"] == "val"]
@@ -51,7 +56,7 @@ def run(name, out, args, extra):
         "name": name, "log": os.path.join(d, "log.jsonl"),
         "train_loss": sum(r["loss"] for r in tail) / len(tail),
         "val_loss": val[-1]["val_loss"], "ms": ms,
-        "tps": args.batch * args.seq / (ms / 1e3),
+        "tps": tokens_per_step / (ms / 1e3),
         # bytes while masking (the last step), gradients and optimizer state
         "grads": train[-1]["bytes_grads"],
         "state_working": train[-1]["bytes_state_working"],
@@ -79,20 +84,30 @@ def main():
     rows = [run("adamw", a.out, a, {"omgd.mode": "none"}),
             run("lisa", a.out, a, {"omgd.mode": "lisa", "omgd.state": "reset", **mask}),
             run("omgd", a.out, a, {"omgd.mode": "omgd", **mask})]
-    mib = 1024 * 1024
-    base = rows[0]
     print(f"GPT-2 depth {a.depth}, width {a.channels}, B={a.batch} T={a.seq}, {a.steps} steps "
           f"({a.steps * a.batch * a.seq} tokens), gamma {a.gamma}/{a.depth}, K={a.interval}, CPU fp32, "
           f"{os.cpu_count()} cores")
-    print(f"{'mode':6} {'train loss':>10} {'val loss':>9} {'ms/step':>8} {'tok/s':>7} {'speed':>6} "
+    print_table(rows)
+    png = os.path.join(a.out, "loss_curves.png")
+    plot(rows, png)
+
+
+def print_table(rows):
+    """One line per run; speed and memory relative to the first row."""
+    mib = 1024 * 1024
+    base = rows[0]
+    w = max(6, *(len(r["name"]) for r in rows))
+    print(f"{'run':{w}} {'train loss':>10} {'val loss':>9} {'ms/step':>8} {'tok/s':>7} {'speed':>6} "
           f"{'grads MiB':>9} {'state MiB (working+parked)':>27} {'grads+state vs adamw':>21}")
     for r in rows:
         held = r["grads"] + r["state_working"]
-        print(f"{r['name']:6} {r['train_loss']:>10.4f} {r['val_loss']:>9.4f} {r['ms']:>8.1f} {r['tps']:>7.0f} "
+        print(f"{r['name']:{w}} {r['train_loss']:>10.4f} {r['val_loss']:>9.4f} {r['ms']:>8.1f} {r['tps']:>7.0f} "
               f"{base['ms'] / r['ms']:>5.2f}x {r['grads'] / mib:>9.2f} "
               f"{r['state_working'] / mib:>12.2f} + {r['state_parked'] / mib:>10.2f}  "
               f"{held / (base['grads'] + base['state_working']):>20.2f}")
-    png = os.path.join(a.out, "loss_curves.png")
+
+
+def plot(rows, png):
     subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "plot_log.py"), *[r["log"] for r in rows],
                     "--labels", ",".join(r["name"] for r in rows), "-o", png], check=True)
 

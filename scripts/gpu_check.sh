@@ -14,6 +14,9 @@
 #               omgd_tensor; then bf16 vs CPU
 #   5 resume    a GPU checkpoint resumed on the GPU; a CPU one on the GPU; a
 #               GPU one on the CPU
+#   5b hf       transformers' GPT2LMHeadModel reads our export, we read its
+#               files, greedy tokens of the GPU sampler = the CPU's
+#               (test/gpu/check_hf_transformers.py; SKIP without transformers)
 #   6 ordering  spin-kernel builds: late copies and a late update must not
 #               change the run; the two mutants (update without its wait on
 #               the copies; copies without their wait on the update) must
@@ -82,7 +85,8 @@ stage_env() {
 
 stage_build() {
     local targets=(train_gpt2 ordering_on_cpu gpu_host_tests)
-    [ "$GPU_CHECK_DRY_RUN" = 1 ] || targets=(train_gpt2 train_gpt2cu train_gpt2fp32cu gpu_checks gpu_ordering)
+    [ "$GPU_CHECK_DRY_RUN" = 1 ] || targets=(train_gpt2 train_gpt2cu train_gpt2fp32cu gpu_checks gpu_ordering
+                                             sample_gpt2 sample_gpt2cu sample_gpt2fp32cu)
     if make -j"$(getconf _NPROCESSORS_ONLN)" "${targets[@]}" "${MAKE_ARGS[@]}" >"$GPU_CHECK_LOGS/build.log" 2>&1; then
         note "built ${targets[*]} ($(getconf _NPROCESSORS_ONLN) jobs)"
     else
@@ -151,6 +155,18 @@ stage_resume() {
     resume_from cpu_to_gpu "$RUNS/cpu" "$BIN_FP32" && compare cpu-gpu "$RUNS/cpu" "$RUNS/cpu_to_gpu" "${FP32_TOL[@]}"
     resume_from gpu_to_cpu "$RUNS/fp32" ./train_gpt2 && compare gpu-cpu "$RUNS/cpu" "$RUNS/gpu_to_cpu" "${FP32_TOL[@]}"
     [ $STATUS -eq 0 ] && note "resumed at step $HALF of $LAST: GPU->GPU (fp32, bf16), CPU->GPU, GPU->CPU equal the uninterrupted runs"
+}
+
+stage_hf() {
+    if [ "$GPU_CHECK_DRY_RUN" = 1 ]; then note "dry run: not run (needs transformers and the GPU samplers)"; STATUS=3; return; fi
+    python3 test/gpu/check_hf_transformers.py >"$GPU_CHECK_LOGS/hf.log" 2>&1
+    local rc=$?
+    grep -E "^(ok|not ok) - " "$GPU_CHECK_LOGS/hf.log"
+    case $rc in
+        0) note "$(grep -c '^ok - ' "$GPU_CHECK_LOGS/hf.log") passed: GPT2LMHeadModel reads our export, we read its files, GPU greedy = CPU" ;;
+        2) note "transformers is not installed here: not run"; STATUS=3 ;;
+        *) fail_note "exit $rc: $(grep -m2 -E '^not ok|error' "$GPU_CHECK_LOGS/hf.log" | tr '\n' ';' | cut -c1-200)" ;;
+    esac
 }
 
 stage_ordering() {
@@ -357,8 +373,8 @@ fi
 T0=$(date +%s)
 ROWS=()
 OVERALL=0
-STAGES=${GPU_CHECK_STAGES:-env build kernels trainer resume ordering sanitize bench}
-for s in "env 25" "build 180" "kernels 30" "trainer 90" "resume 30" "ordering 45" "sanitize 60" "bench 100"; do
+STAGES=${GPU_CHECK_STAGES:-env build kernels trainer resume hf ordering sanitize bench}
+for s in "env 25" "build 180" "kernels 30" "trainer 90" "resume 30" "hf 30" "ordering 45" "sanitize 60" "bench 100"; do
     name=${s% *} limit=$((${s#* } * SCALE))
     [[ " $STAGES " == *" $name "* ]] || continue
     override=GPU_CHECK_LIMIT_$name
