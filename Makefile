@@ -35,7 +35,9 @@ endif
 CUDA_HOME ?= /usr/local/cuda
 
 BUILD = build
-CORE_SRC = $(wildcard common/*.c) $(wildcard model/*.c) $(wildcard data/*.c) $(wildcard omgd/*.c)
+# the fs and tcp rendezvous need no MPI: every build has them
+CORE_SRC = $(wildcard common/*.c) $(wildcard model/*.c) $(wildcard data/*.c) $(wildcard omgd/*.c) \
+           comm/rendezvous.c comm/rendezvous_fs.c comm/rendezvous_tcp.c
 LIB_SRC = $(CORE_SRC) $(COMM_SRC)
 LIB_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
 TEST_SRC = $(wildcard test/test_*.c) $(wildcard test/tool_*.c)
