@@ -107,6 +107,21 @@ $(BUILD)/gpu/train_gpt2_engine_on_cpu: $(ENGINE_ON_CPU_DEPS)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCC_FLAGS) -DENABLE_FP32 -DENGINE_ON_CPU -o $@ $< $(ENGINE_ON_CPU_LIBS)
 
+# The same CPU build of the engine under mpirun (test/test_gpu_engine_mpi_on_cpu.sh):
+# the MPI back end of comm.h (host buffers: the CPU build's "device" memory)
+# stands in for NCCL. Needs Open MPI (mpicc).
+MPI_COMPILE = $(shell mpicc --showme:compile 2>/dev/null)
+MPI_LINK = $(shell mpicc --showme:link 2>/dev/null)
+GPU_HOST_MPI_OBJ = $(filter-out $(BUILD)/gpu_host/comm/comm_local.o,$(GPU_HOST_OBJ)) \
+                   $(BUILD)/gpu_host_mpi/comm/comm_mpi.o $(BUILD)/gpu_host_mpi/comm/mpi_host.o
+$(BUILD)/gpu_host_mpi/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(HOST_CC) $(HOST_CFLAGS) $(MPI_COMPILE) -DUSE_MPI -c -o $@ $<
+$(BUILD)/gpu/train_gpt2_engine_on_cpu_mpi: $(ENGINE_ON_CPU_DEPS) $(GPU_HOST_MPI_OBJ)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCC_FLAGS) -DENABLE_FP32 -DENGINE_ON_CPU -o $@ $< $(GPU_HOST_MPI_OBJ) $(NVCC_DEPS) -lcjson \
+	    -Xcompiler -fopenmp $(NVCC_BLAS) $(MPI_LINK) -lm
+
 # Ordering mutants (test/test_gpu_ordering_on_cpu.sh, scripts/gpu_check.sh):
 # the engine without one of its two waits between the compute and the copy
 # stream; their runs must differ from the CPU trainer's.
