@@ -3,6 +3,8 @@
 //   id         rank 0's answer: the world size, every rank's token (so that a
 //              stale file of an earlier job is never taken), the id in hex
 //   ack.R      rank R has read the id; rank 0 then removes the files
+//   failed.R   (later, comm_nccl.c) rank R's message when it failed; rank 0
+//              removes an earlier job's before this job's id exists
 // Files are written under a temporary name and renamed, so a reader never
 // sees half of one. Rank 0 first removes what an earlier job left; a rank
 // whose arrival file vanished writes it again.
@@ -80,6 +82,8 @@ static int hex_decode(const char *s, unsigned char *p, size_t n) {
 static void rank0(const char *dir, int world, const void *id, size_t bytes, double timeout_s) {
     remove_file(dir, "id", -1);
     for (int r = 1; r < world; r++) remove_file(dir, "arrived", r), remove_file(dir, "ack", r);
+    // an earlier job's failure messages (comm_nccl.c): this job starts clean
+    for (int r = 0; r < world; r++) remove_file(dir, "failed", r);
     size_t cap = (size_t)world * TOKEN_CAP + 2 * bytes + 128;
     char *text = xmalloc(cap, "rendezvous"), line[256], missing[96];
     unsigned char *have = xcalloc((size_t)world, 1, "rendezvous");
