@@ -695,7 +695,7 @@ int main(int argc, char **argv) {
         if (last) break;
 
         double t0 = now_ms();
-        uint64_t sent0 = comm.bytes_sent;  // this rank's traffic in the step: the active slice's collectives
+        uint64_t sent0 = comm.bytes_sent, coll0 = comm.bytes_collective;  // the step's collectives: the active slice
         int new_period = engine_begin_step(engine, step, dataloader_epoch(&train_loader));
         if (new_period || step == first_step) {
             char when[64];
@@ -744,15 +744,15 @@ int main(int argc, char **argv) {
         char loss_s[32], norm_s[32];
         json_number(loss_s, sizeof loss_s, loss);
         json_number(norm_s, sizeof norm_s, norm);
-        uint64_t sent = comm.bytes_sent - sent0;
+        uint64_t sent = comm.bytes_sent - sent0, coll = comm.bytes_collective - coll0;
         char peak[64] = "";  // the device's peak memory (GPU engine only)
         size_t peak_bytes = engine_peak_device_bytes(engine);
         if (peak_bytes) snprintf(peak, sizeof peak, ",\"bytes_device_peak\":%zu", peak_bytes);
         run_log_write(&log, "\"type\":\"train\",\"step\":%d,\"loss\":%s,\"lr\":%.9g,\"grad_norm\":%s,\"ms\":%.3f,\"tokens_per_s\":%.1f,"
                       "\"active_layers\":%s,\"bytes_params\":%zu,\"bytes_grads\":%zu,\"bytes_state_working\":%zu,\"bytes_state_parked\":%zu,"
-                      "\"bytes_sent\":%llu%s%s",
+                      "\"bytes_sent\":%llu,\"bytes_collective\":%llu%s%s",
                       step, loss_s, lr, norm_s, ms, tps, active, mem.params, mem.grads, mem.state_working, mem.state_parked,
-                      (unsigned long long)sent, peak, verdict.action == GUARD_APPLY ? "" : ",\"skipped\":true");
+                      (unsigned long long)sent, (unsigned long long)coll, peak, verdict.action == GUARD_APPLY ? "" : ",\"skipped\":true");
         if (verdict.nonfinite || verdict.spike) {
             const char *what = verdict.nonfinite ? "nonfinite" : "loss_spike";
             const char *action = verdict.action == GUARD_APPLY ? "applied" : verdict.action == GUARD_SKIP ? "skipped" : "stopped";

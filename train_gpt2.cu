@@ -302,7 +302,8 @@ Engine *engine_create(GPT2 *model, Omgd *omgd, int B, int T, const Config *cfg) 
     cudaDeviceProp prop;
     CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
     e->comm = omgd->comm;
-    e->sharded = e->comm && e->comm->size > 1;
+    // several ranks, or NCCL on one (comm.init given explicitly: the GPU check's one-rank NCCL run)
+    e->sharded = e->comm && (e->comm->size > 1 || comm_stream(e->comm) != NULL);
     char rank_s[64] = "";
     if (e->sharded) snprintf(rank_s, sizeof rank_s, ", rank %d of %d on GPU %d", e->comm->rank, e->comm->size, dev);
     snprintf(e->describe, sizeof e->describe, "CUDA %s on %s (sm_%d%d, %.1f GiB)%s", PRECISION_NAME, prop.name,
@@ -312,7 +313,13 @@ Engine *engine_create(GPT2 *model, Omgd *omgd, int B, int T, const Config *cfg) 
     if (e->sharded) {
         e->comm_st = (cudaStream_t)comm_stream(e->comm);
 #ifdef ENGINE_ON_CPU
-        CUDA_CHECK(cudaStreamCreate(&e->comm_st));  // the stand-in for NCCL's stream (MPI has none)
+        // the stand-in for NCCL's stream (MPI has none), in one of two
+        // schedules a GPU may pick, each exposing one missing wait: eager
+        // (a collective runs as soon as its waits allow: one that does not
+        // wait for the backward pass reads unfinished gradients) or, with
+        // OMGD_EMU_COMM_LAZY=1, late (it runs only when waited for: a reader
+        // that does not wait for it reads stale sums)
+        CUDA_CHECK(emu_stream_create_kind(&e->comm_st, getenv("OMGD_EMU_COMM_LAZY") ? EMU_IN_ORDER : EMU_EAGER));
 #endif
         if (!e->comm_st) fail("internal: the communication back end (%s) has no stream for the GPU trainer", comm_backend());
         CUDA_CHECK(cudaEventCreateWithFlags(&e->ev_compute, cudaEventDisableTiming));
@@ -330,7 +337,7 @@ Engine *engine_create(GPT2 *model, Omgd *omgd, int B, int T, const Config *cfg) 
     e->params_pinned = pin == cudaSuccess;
     if (!e->params_pinned) pinning_failed("the parked master weights", pin);  // pageable transfers still work
     else if (pin_failed_what) pinning_failed(pin_failed_what, pin_failed_err);  // the moments' earlier failure
-    device_slice_init(&e->slice, model, omgd, e->params, e->stream);
+    device_slice_init(&e->slice, model, omgd, e->params, e->stream, e->sharded);
     e->seg_host = (OmgdSegment *)xmalloc((size_t)t->num_tensors * sizeof(OmgdSegment), "update segments");
     CUDA_CHECK(cudaMalloc((void **)&e->seg_dev, (size_t)t->num_tensors * sizeof(OmgdSegment)));
     e->recompute = cfg->train.recompute;

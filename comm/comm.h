@@ -20,6 +20,7 @@ typedef struct {
     int rank, size;      // this process's rank and the number of ranks
     int local_rank;      // its index among the ranks on its node (picks the GPU)
     uint64_t bytes_sent; // bytes this rank has sent in collectives so far (ring algorithms' volume)
+    uint64_t bytes_collective;  // bytes of the buffers of those collectives (the same for any number of ranks)
     void *impl;          // back-end state
 } Comm;
 

@@ -38,6 +38,7 @@ void comm_reduce_scatter(Comm *c, const float *send, float *recv, size_t n) {
     chunk_layout(c, n, counts, counts + c->size);
     mpi_check(MPI_Reduce_scatter(send, recv, counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), "MPI_Reduce_scatter");
     c->bytes_sent += (uint64_t)(n - (size_t)counts[c->rank]) * sizeof(float);
+    c->bytes_collective += (uint64_t)n * sizeof(float);
     free(counts);
 }
 
@@ -53,6 +54,7 @@ void comm_allgather_bytes(Comm *c, void *buf, size_t n, size_t elem_bytes) {
     mpi_check(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, counts, counts + c->size, MPI_BYTE,
                              MPI_COMM_WORLD), "MPI_Allgatherv");
     c->bytes_sent += (uint64_t)counts[c->rank] * (uint64_t)(c->size - 1);  // ring: the own chunk to every other rank
+    c->bytes_collective += (uint64_t)n * elem_bytes;
     free(counts);
 }
 

@@ -159,7 +159,8 @@ static void start_nccl(Comm *c, const CommConfig *cfg, const char *method) {
 }
 
 void comm_connect(Comm *c, const CommConfig *cfg) {
-    if (c->size == 1) return;  // one GPU: no NCCL
+    // one GPU: no NCCL, unless comm.init asks for it (the GPU check runs NCCL on one rank)
+    if (c->size == 1 && strcmp(cfg->init, "auto") == 0) return;
     int devices = 0;
     cudaError_t err = cudaGetDeviceCount(&devices);
     if (err != cudaSuccess && err != cudaErrorNoDevice)
@@ -230,6 +231,7 @@ void comm_reduce_scatter(Comm *c, const float *send, float *recv, size_t n) {
         nccl_check(ncclGroupEnd(), "ncclGroupEnd");
     }
     c->bytes_sent += (uint64_t)(n - mine) * sizeof(float);
+    c->bytes_collective += (uint64_t)n * sizeof(float);
 }
 
 void comm_allgather_bytes(Comm *c, void *buf, size_t n, size_t elem_bytes) {
@@ -251,6 +253,7 @@ void comm_allgather_bytes(Comm *c, void *buf, size_t n, size_t elem_bytes) {
         nccl_check(ncclGroupEnd(), "ncclGroupEnd");
     }
     c->bytes_sent += (uint64_t)mine * elem_bytes * (uint64_t)(c->size - 1);
+    c->bytes_collective += (uint64_t)n * elem_bytes;
 }
 
 void comm_allgather(Comm *c, float *buf, size_t n) { comm_allgather_bytes(c, buf, n, sizeof(float)); }

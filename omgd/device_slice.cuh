@@ -64,7 +64,7 @@ typedef struct {
     size_t floats;           // slice capacity
     float *grads, *master, *m, *v;  // grads: slice layout; master, m, v: owned layout
     // sharding (one rank: the owned layout is the slice layout)
-    int sharded;             // more than one rank
+    int sharded;             // more than one rank (or NCCL on one): gshard is a buffer of its own
     size_t *own;             // per tensor: offset of its owned part in the owned layout, NOT_ON_DEVICE when
                              // frozen or when this rank owns none of it
     size_t *pos;             // per tensor: where its owned part starts in its group's chunk
@@ -80,7 +80,10 @@ typedef struct {
     int pending;             // copies issued that the update has not waited for
 } DeviceSlice;
 
-static inline void device_slice_init(DeviceSlice *s, GPT2 *host, Omgd *omgd, floatX *params, cudaStream_t compute) {
+// sharded: the summed gradient of the owned chunks in a buffer of its own
+// (gshard, the reduce-scatters' output); else gshard is grads.
+static inline void device_slice_init(DeviceSlice *s, GPT2 *host, Omgd *omgd, floatX *params, cudaStream_t compute,
+                                     int sharded) {
     memset(s, 0, sizeof *s);
     s->host = host;
     s->omgd = omgd;
@@ -94,7 +97,7 @@ static inline void device_slice_init(DeviceSlice *s, GPT2 *host, Omgd *omgd, flo
     for (int i = 0; i < t->num_tensors; i++) s->off[i] = s->own[i] = NOT_ON_DEVICE;
     for (int g = 0; g < omgd->num_groups; g++) s->group_own[g] = NOT_ON_DEVICE;
     const OptStateStore *st = &omgd->store;
-    s->sharded = st->num_ranks > 1;
+    s->sharded = sharded || st->num_ranks > 1;
     for (int i = 0; i < t->num_tensors; i++) {  // the owned part of tensor i within its group's chunk
         int u = st->unit_of_tensor[i];
         size_t lo, hi;
