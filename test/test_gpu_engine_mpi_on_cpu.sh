@@ -152,6 +152,21 @@ out="$("${MPI[@]}" -x OMGD_FAULT_EXIT_RANK=1 -x OMGD_FAULT_EXIT_STEP=3 -np 2 "$E
 check "a rank that dies stops the GPU engine's job with its message, no hang" "exit $rc: $(tail -3 <<<"$out")" \
     bash -c '[ '$rc' -ne 0 ] && [ '$rc' -ne 124 ] && grep -q "rank 1 exits at step 3" <<<"$1"' _ "$out"
 
+# SIGTERM to mpirun: the ranks stop together with one complete checkpoint
+# (every rank's state shard, the master weights gathered into rank 0's file)
+mpirun --oversubscribe -x OMP_NUM_THREADS -x OMGD_EMU_DEVICES -np 2 "$EMU_MPI" "${SMALL[@]}" --set train.steps=5000 \
+    --set output.checkpoint_every=0 --set train.val_every=0 --set output.dir="$SCRATCH/sigterm" >"$SCRATCH/sigterm.out" 2>&1 &
+mpirun_pid=$!
+for _ in $(seq 600); do grep -q '"step":3,' "$SCRATCH/sigterm/log.jsonl" 2>/dev/null && break; sleep 0.1; done
+kill -TERM $mpirun_pid; wait $mpirun_pid
+stopped=$(grep -oE 'stopped by SIGTERM at step [0-9]+' "$SCRATCH/sigterm.out" | grep -oE '[0-9]+$')
+check "SIGTERM to mpirun: the GPU engine's ranks stop together with a checkpoint" "$(tail -3 "$SCRATCH/sigterm.out")" \
+    test -n "$stopped" -a -f "$SCRATCH/sigterm/state_$(printf %08d "${stopped:-0}").rank001.bin"
+out="$("${MPI[@]}" -np 2 "$EMU_MPI" "${SMALL[@]}" --set train.steps=$(( ${stopped:-0} + 2 )) --set output.checkpoint_every=0 \
+       --set train.val_every=0 --set output.dir="$SCRATCH/sigterm" --set output.resume=latest 2>&1)"; rc=$?
+check "... and the run resumes from it" "exit $rc: $(tail -3 <<<"$out")" \
+    bash -c '[ '$rc' -eq 0 ] && grep -q "resumed from" <<<"$1"' _ "$out"
+
 # one GPU per rank: 2 ranks on a node with 1 GPU are refused in one line
 out="$(OMGD_EMU_DEVICES=1 "${MPI[@]}" -np 2 "$EMU_MPI" "${SMALL[@]}" --set output.dir="$SCRATCH/gpus" 2>&1)"; rc=$?
 check "more ranks on a node than GPUs: refused in one line" "exit $rc: $(tail -3 <<<"$out")" \
