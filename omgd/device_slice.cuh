@@ -158,6 +158,16 @@ static inline void set_own_offsets(DeviceSlice *s) {
 
 // The fp32 master weight of tensor i on the device (its slice copy; the
 // fp32 build: the weights themselves).
+// The fp32 master weight of tensor i's owned part on the device (one rank:
+// the whole tensor; the fp32 build: the weights themselves).
+static inline float *device_slice_master(const DeviceSlice *s, int i) {
+#ifdef ENABLE_FP32
+    return (float *)s->params + s->host->table.tensors[i].offset + s->omgd->store.own_off[i];
+#else
+    return s->master + s->own[i];
+#endif
+}
+
 // Enqueues tensor i's master weight and moments device -> host (moments
 // only where the host still keeps them: the reset policy drops a leaving
 // unit's). The fp32 build's weights are the master weights, whole on every
