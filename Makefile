@@ -35,7 +35,9 @@ endif
 CUDA_HOME ?= /usr/local/cuda
 
 BUILD = build
-CORE_SRC = $(wildcard common/*.c) $(wildcard model/*.c) $(wildcard data/*.c) $(wildcard omgd/*.c)
+# the fs and tcp rendezvous need no MPI: every build has them
+CORE_SRC = $(wildcard common/*.c) $(wildcard model/*.c) $(wildcard data/*.c) $(wildcard omgd/*.c) \
+           comm/rendezvous.c comm/rendezvous_fs.c comm/rendezvous_tcp.c
 LIB_SRC = $(CORE_SRC) $(COMM_SRC)
 LIB_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
 TEST_SRC = $(wildcard test/test_*.c) $(wildcard test/tool_*.c)
@@ -84,15 +86,12 @@ $(BUILD)/fuzz/%: test/fuzz/%.c test/fuzz/fuzz_common.h $(CORE_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(filter-out model/engine_cpu.c,$(CORE_SRC)) comm/comm_local.c -lcjson $(BLAS_LIBS) -lm
 
-# The NCCL back end of the communication layer (for the GPU trainer):
-# compiled against CUDA, NCCL and MPI headers; the tests check it builds.
-comm_nccl: $(BUILD)/comm/comm_nccl.o $(BUILD)/comm/mpi_host_nccl.o
+# The NCCL back end of the communication layer on its own (the GPU trainer
+# links it: cuda.mk), compiled against CUDA, NCCL and MPI headers.
+comm_nccl: $(BUILD)/comm/comm_nccl.o
 $(BUILD)/comm/comm_nccl.o: comm/comm_nccl.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	mpicc $(CFLAGS) -I$(CUDA_HOME)/include -c -o $@ $<
-$(BUILD)/comm/mpi_host_nccl.o: comm/mpi_host.c $(HEADERS)
-	@mkdir -p $(dir $@)
-	mpicc $(CFLAGS) -c -o $@ $<
 
 test: tests
 	test/run_tests.sh

@@ -52,7 +52,34 @@ GPU_HOST_OBJ = $(patsubst %.c,$(BUILD)/gpu_host/%.o,$(GPU_HOST_SRC))
 ifneq ($(DEPS_LIB),)
 NVCC_DEPS = -L$(DEPS_LIB) -Xlinker -rpath,$(DEPS_LIB)
 endif
-GPU_TRAINER_LIBS = $(GPU_HOST_OBJ) $(CUBLAS_LINK) -lcublasLt $(NVCC_DEPS) -lcjson -Xcompiler -fopenmp $(NVCC_BLAS) -lm
+# Several GPUs (comm/comm_nccl.c): NCCL from the toolkit, or from NCCL_ROOT
+# (include/, lib/: e.g. the nvidia-nccl Python package); started through MPI
+# too where Open MPI's mpicc is present (comm.init mpi), else through the fs
+# or tcp rendezvous only. Without nccl.h the trainer is built for one GPU
+# (comm/comm_local.c) and says so when started as several ranks.
+NCCL_ROOT ?= $(CUDA_HOME)
+NCCL_LIBDIR ?= $(firstword $(wildcard $(NCCL_ROOT)/lib64/libnccl.so*) $(wildcard $(NCCL_ROOT)/lib/libnccl.so*))
+HAVE_NCCL := $(wildcard $(NCCL_ROOT)/include/nccl.h)
+MPI_COMPILE = $(shell mpicc --showme:compile 2>/dev/null)
+MPI_LINK = $(shell mpicc --showme:link 2>/dev/null)
+ifneq ($(HAVE_NCCL),)
+NCCL_DIR = $(dir $(NCCL_LIBDIR))
+ifneq ($(MPICC),)
+NCCL_CFLAGS = -I$(NCCL_ROOT)/include $(MPI_COMPILE) -DUSE_MPI
+NCCL_MPI_LINK = $(MPI_LINK)
+else
+NCCL_CFLAGS = -I$(NCCL_ROOT)/include
+endif
+GPU_TRAINER_COMM = $(BUILD)/gpu_host/comm/comm_nccl.o
+GPU_TRAINER_NCCL = -L$(NCCL_DIR) -Xlinker -rpath,$(NCCL_DIR) -lnccl $(NCCL_MPI_LINK)
+else
+GPU_TRAINER_COMM = $(BUILD)/gpu_host/comm/comm_local.o
+endif
+GPU_TRAINER_OBJ = $(filter-out $(BUILD)/gpu_host/comm/comm_local.o,$(GPU_HOST_OBJ)) $(GPU_TRAINER_COMM)
+$(BUILD)/gpu_host/comm/comm_nccl.o: comm/comm_nccl.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(HOST_CC) $(HOST_CFLAGS) $(NCCL_CFLAGS) -c -o $@ $<
+GPU_TRAINER_LIBS = $(GPU_TRAINER_OBJ) $(CUBLAS_LINK) -lcublasLt $(NVCC_DEPS) -lcjson -Xcompiler -fopenmp $(NVCC_BLAS) $(GPU_TRAINER_NCCL) -lm
 
 .PHONY: gpu
 gpu: train_gpt2cu train_gpt2fp32cu sample_gpt2cu sample_gpt2fp32cu gpu_checks gpu_host_tests
@@ -76,9 +103,9 @@ sample_gpt2cu: $(BUILD)/gpu/train_gpt2.o $(SAMPLE_GPU_OBJ)
 	$(NVCC) $(NVCC_FLAGS) -o $@ $^ $(SAMPLE_GPU_LIBS)
 sample_gpt2fp32cu: $(BUILD)/gpu/train_gpt2_fp32.o $(SAMPLE_GPU_OBJ)
 	$(NVCC) $(NVCC_FLAGS) -o $@ $^ $(SAMPLE_GPU_LIBS)
-train_gpt2cu: $(BUILD)/gpu/train_gpt2.o $(GPU_HOST_OBJ)
+train_gpt2cu: $(BUILD)/gpu/train_gpt2.o $(GPU_TRAINER_OBJ)
 	$(NVCC) $(NVCC_FLAGS) -o $@ $< $(GPU_TRAINER_LIBS)
-train_gpt2fp32cu: $(BUILD)/gpu/train_gpt2_fp32.o $(GPU_HOST_OBJ)
+train_gpt2fp32cu: $(BUILD)/gpu/train_gpt2_fp32.o $(GPU_TRAINER_OBJ)
 	$(NVCC) $(NVCC_FLAGS) -o $@ $< $(GPU_TRAINER_LIBS)
 
 # GPU code run on the CPU (test/host/test_*.cu: the device slice's
@@ -107,6 +134,21 @@ $(BUILD)/gpu/train_gpt2_engine_on_cpu: $(ENGINE_ON_CPU_DEPS)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCC_FLAGS) -DENABLE_FP32 -DENGINE_ON_CPU -o $@ $< $(ENGINE_ON_CPU_LIBS)
 
+# The same CPU build of the engine under mpirun (test/test_gpu_engine_mpi_on_cpu.sh):
+# the MPI back end of comm.h (host buffers: the CPU build's "device" memory)
+# stands in for NCCL. Needs Open MPI (mpicc).
+MPI_COMPILE = $(shell mpicc --showme:compile 2>/dev/null)
+MPI_LINK = $(shell mpicc --showme:link 2>/dev/null)
+GPU_HOST_MPI_OBJ = $(filter-out $(BUILD)/gpu_host/comm/comm_local.o,$(GPU_HOST_OBJ)) \
+                   $(BUILD)/gpu_host_mpi/comm/comm_mpi.o $(BUILD)/gpu_host_mpi/comm/mpi_host.o
+$(BUILD)/gpu_host_mpi/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(HOST_CC) $(HOST_CFLAGS) $(MPI_COMPILE) -DUSE_MPI -c -o $@ $<
+$(BUILD)/gpu/train_gpt2_engine_on_cpu_mpi: $(ENGINE_ON_CPU_DEPS) $(GPU_HOST_MPI_OBJ)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCC_FLAGS) -DENABLE_FP32 -DENGINE_ON_CPU -o $@ $< $(GPU_HOST_MPI_OBJ) $(NVCC_DEPS) -lcjson \
+	    -Xcompiler -fopenmp $(NVCC_BLAS) $(MPI_LINK) -lm
+
 # Ordering mutants (test/test_gpu_ordering_on_cpu.sh, scripts/gpu_check.sh):
 # the engine without one of its two waits between the compute and the copy
 # stream; their runs must differ from the CPU trainer's.
@@ -131,9 +173,9 @@ $(BUILD)/gpu/train_gpt2_fp32_spin.o: train_gpt2.cu $(KERNEL_HEADERS)
 $(BUILD)/gpu/train_gpt2_fp32_spin_%.o: train_gpt2.cu $(KERNEL_HEADERS)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCC_FLAGS) -DENABLE_FP32 -DOMGD_TEST_SPIN_MS=$(SPIN_MS) $(call mutant_flag,$*) -c -o $@ $<
-$(BUILD)/gpu/train_gpt2fp32cu_spin: $(BUILD)/gpu/train_gpt2_fp32_spin.o $(GPU_HOST_OBJ)
+$(BUILD)/gpu/train_gpt2fp32cu_spin: $(BUILD)/gpu/train_gpt2_fp32_spin.o $(GPU_TRAINER_OBJ)
 	$(NVCC) $(NVCC_FLAGS) -o $@ $< $(GPU_TRAINER_LIBS)
-$(BUILD)/gpu/train_gpt2fp32cu_spin_%: $(BUILD)/gpu/train_gpt2_fp32_spin_%.o $(GPU_HOST_OBJ)
+$(BUILD)/gpu/train_gpt2fp32cu_spin_%: $(BUILD)/gpu/train_gpt2_fp32_spin_%.o $(GPU_TRAINER_OBJ)
 	$(NVCC) $(NVCC_FLAGS) -o $@ $< $(GPU_TRAINER_LIBS)
 .PHONY: gpu_ordering
 gpu_ordering: $(BUILD)/gpu/train_gpt2fp32cu_spin $(patsubst %,$(BUILD)/gpu/train_gpt2fp32cu_spin_%,$(ORDERING_MUTANTS))

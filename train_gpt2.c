@@ -421,6 +421,7 @@ int main(int argc, char **argv) {
     // ---- configuration and run directory
     Config cfg;
     config_from_args(&cfg, argc, argv);
+    comm_connect(&comm, &cfg.comm);  // the GPU trainer's NCCL starts here (comm.init)
     if (comm.size > 1) {
         char *json = config_to_json(&cfg);
         comm_check_agree(&comm, text_hash(json), "the effective config",
@@ -621,8 +622,9 @@ int main(int argc, char **argv) {
         config_write_json(&cfg, path);
         run_log_open(&log, cfg.output.dir, start >= 0 ? (int)start : -1, history != NULL);
     }
-    run_log_write(&log, "\"type\":\"event\",\"event\":\"%s\",\"step\":%d,\"num_params\":%zu,\"tokens_per_step\":%lld",
-                  start >= 0 ? "resume" : "start", first_step, n, tokens_per_step);
+    run_log_write(&log, "\"type\":\"event\",\"event\":\"%s\",\"step\":%d,\"num_params\":%zu,\"tokens_per_step\":%lld,"
+                  "\"world_size\":%d,\"comm\":\"%s\"",
+                  start >= 0 ? "resume" : "start", first_step, n, tokens_per_step, comm.size, comm_backend());
     if (history)
         run_log_write(&log, "\"type\":\"event\",\"event\":\"branch\",\"step\":%d,\"moved_to\":\"%s\"", first_step,
                       history);
@@ -693,6 +695,7 @@ int main(int argc, char **argv) {
         if (last) break;
 
         double t0 = now_ms();
+        uint64_t sent0 = comm.bytes_sent, coll0 = comm.bytes_collective;  // the step's collectives: the active slice
         int new_period = engine_begin_step(engine, step, dataloader_epoch(&train_loader));
         if (new_period || step == first_step) {
             char when[64];
@@ -741,13 +744,15 @@ int main(int argc, char **argv) {
         char loss_s[32], norm_s[32];
         json_number(loss_s, sizeof loss_s, loss);
         json_number(norm_s, sizeof norm_s, norm);
+        uint64_t sent = comm.bytes_sent - sent0, coll = comm.bytes_collective - coll0;
         char peak[64] = "";  // the device's peak memory (GPU engine only)
         size_t peak_bytes = engine_peak_device_bytes(engine);
         if (peak_bytes) snprintf(peak, sizeof peak, ",\"bytes_device_peak\":%zu", peak_bytes);
         run_log_write(&log, "\"type\":\"train\",\"step\":%d,\"loss\":%s,\"lr\":%.9g,\"grad_norm\":%s,\"ms\":%.3f,\"tokens_per_s\":%.1f,"
-                      "\"active_layers\":%s,\"bytes_params\":%zu,\"bytes_grads\":%zu,\"bytes_state_working\":%zu,\"bytes_state_parked\":%zu%s%s",
+                      "\"active_layers\":%s,\"bytes_params\":%zu,\"bytes_grads\":%zu,\"bytes_state_working\":%zu,\"bytes_state_parked\":%zu,"
+                      "\"bytes_sent\":%llu,\"bytes_collective\":%llu%s%s",
                       step, loss_s, lr, norm_s, ms, tps, active, mem.params, mem.grads, mem.state_working, mem.state_parked,
-                      peak, verdict.action == GUARD_APPLY ? "" : ",\"skipped\":true");
+                      (unsigned long long)sent, (unsigned long long)coll, peak, verdict.action == GUARD_APPLY ? "" : ",\"skipped\":true");
         if (verdict.nonfinite || verdict.spike) {
             const char *what = verdict.nonfinite ? "nonfinite" : "loss_spike";
             const char *action = verdict.action == GUARD_APPLY ? "applied" : verdict.action == GUARD_SKIP ? "skipped" : "stopped";

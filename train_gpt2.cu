@@ -18,6 +18,15 @@
 // that overlaps the step's forward and backward passes
 // (omgd/device_slice.cuh). The backward pass launches no weight- or
 // bias-gradient work for frozen tensors.
+//
+// Data parallel (mpirun -np N, srun, or the fs/tcp rendezvous: comm/comm.h's
+// NCCL back end), one GPU per rank, picked by the node-local rank: each rank
+// runs 1/N of the micro-batches; each active group's gradient (a block, or
+// the embeddings and final LayerNorm) is reduce-scattered in fp32 on the
+// communication stream as soon as the backward pass is past it, so that it
+// overlaps the rest of the backward pass; each rank updates its own chunk
+// (master weights and moments of 1/N of the slice) with the fused kernel,
+// and the updated weights are all-gathered. Frozen blocks send nothing.
 #include <cuda_runtime.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,6 +55,16 @@ extern "C" {
 #include "model/cpu_layers.h"
 #include "model/engine.h"
 }
+
+#ifdef ENGINE_ON_CPU
+// The CPU build stands in MPI for NCCL: its collectives return done, so the
+// engine queues each one on its communication stand-in stream, where it
+// runs in the stream's order (after the waits before it).
+#define ON_COMM_STREAM(st, call) emu_launch(st, [=] { call; })
+#else
+// NCCL queues the collective on the communication stream itself.
+#define ON_COMM_STREAM(st, call) call
+#endif
 
 // Activations of one forward pass for (B, T), and the backward pass's
 // scratch; floatX unless marked fp32. Per-layer arrays hold L slices, except
@@ -80,6 +99,13 @@ struct Engine {
     int recompute;              // train.recompute
     size_t peak_bytes;
     int params_pinned;
+    // data parallelism (one rank: comm_st unused)
+    Comm *comm;
+    int sharded;                // more than one rank
+    cudaStream_t comm_st;       // the collectives' stream (NCCL's own)
+    cudaEvent_t ev_compute, ev_comm;
+    int accum_local, micro;     // micro-batches per step on this rank; backward passes so far this step
+    uint8_t *launched;          // per group: its reduce-scatter is queued this step
     char describe[320];
 };
 
@@ -179,9 +205,9 @@ static void upload_params(Engine *e) {
     free(stage);
 }
 
-// Prints the memory plan and fails with one line if the device (or, for
-// the parked state, the host) cannot hold it.
-void engine_plan(const GPT2 *model, const Omgd *omgd, int B, int T, const Config *cfg) {
+// One GPU per rank: the node-local rank's (the launcher's numbering); more
+// ranks on a node than GPUs are refused.
+static void pick_device(const Omgd *omgd) {
     int devices = 0;
     cudaError_t err = cudaGetDeviceCount(&devices);
     if (err == cudaErrorNoDevice) devices = 0;
@@ -190,9 +216,19 @@ void engine_plan(const GPT2 *model, const Omgd *omgd, int B, int T, const Config
              "for this CUDA toolkit (the CPU trainer is ./train_gpt2)",
              cudaGetErrorName(err), cudaGetErrorString(err));
     if (devices == 0) fail("no CUDA device found: train_gpt2cu needs a GPU (the CPU trainer is ./train_gpt2)");
-    if (omgd->comm && omgd->comm->size > 1)
-        fail("train_gpt2cu trains on one GPU; data parallelism across GPUs is not wired in yet (use the CPU trainer "
-             "under mpirun, or run one process)");
+    int local = omgd->comm ? omgd->comm->local_rank : 0;
+    if (local >= devices)
+        fail("node-local rank %d has no GPU of its own: this node has %d GPU%s; start at most %d rank%s per node "
+             "(one per GPU)",
+             local, devices, devices == 1 ? "" : "s", devices, devices == 1 ? "" : "s");
+    CUDA_CHECK(cudaSetDevice(local));
+}
+
+// Prints the memory plan and fails with one line if the device (or, for
+// the parked state, the host) cannot hold it.
+void engine_plan(const GPT2 *model, const Omgd *omgd, int B, int T, const Config *cfg) {
+    pick_device(omgd);
+    int ranks = omgd->comm ? omgd->comm->size : 1;
     const GPT2Config *c = &model->config;
     if (!attention_head_size_supported(c->channels / c->num_heads))
         fail("%s: model.channels / model.heads = %d / %d = %d: the GPU attention kernels take head sizes 16, 32 and 64",
@@ -203,22 +239,32 @@ void engine_plan(const GPT2 *model, const Omgd *omgd, int B, int T, const Config
              cfg->source, B, c->num_heads, (long long)B * c->num_heads, CUDA_MAX_GRID_Y, CUDA_MAX_GRID_Y / c->num_heads);
     const ParamTable *t = &model->table;
     size_t slice_max = device_slice_max_floats(omgd);
+    // this rank's chunks: 1/N of each group, one element more at most
+    size_t own_max = ranks > 1 ? slice_max / (size_t)ranks + (size_t)omgd->num_groups : slice_max;
     size_t P = t->num_params, C = c->channels;
     size_t weights = P * sizeof(floatX);
-    size_t master = slice_max * sizeof(float);
+    size_t master = own_max * sizeof(float);
 #ifdef ENABLE_FP32
     master = 0;  // the fp32 weights are the master weights
 #endif
-    size_t moments = 2 * slice_max * sizeof(float), grads = slice_max * sizeof(float);
+    // gradients: the whole slice (the backward pass) and, sharded, the summed chunks
+    size_t moments = 2 * own_max * sizeof(float), grads = (slice_max + (ranks > 1 ? own_max : 0)) * sizeof(float);
     size_t acts = activation_bytes(c, (size_t)B, (size_t)T, cfg->train.recompute);
     size_t work = matmul_context_bytes(4 * (int)C) + layernorm_scratch_floats((int)C) * sizeof(float) +
                   (GRAD_NORM_BLOCKS + 16) * sizeof(float) + (size_t)t->num_tensors * sizeof(OmgdSegment) +
                   2 * (size_t)B * T * sizeof(int);
+    if (ranks > 1) {  // a checkpoint gathers one group's master weights at a time
+        size_t largest = 0;
+        for (int g = 0; g < omgd->num_groups; g++)
+            if (omgd->group_floats[g] > largest) largest = omgd->group_floats[g];
+        work += largest * sizeof(float);
+    }
     size_t need = weights + master + moments + grads + acts + work;
     size_t full = weights + (master ? P * sizeof(float) : 0) + 3 * P * sizeof(float) + acts + work;
     // host: the fp32 weights (the parked master weights) and, over a run,
     // the moments of every unit that has been active (state keep)
     size_t host = P * sizeof(float) + (omgd->settings.state == STATE_KEEP ? 2 * P : 2 * slice_max) * sizeof(float);
+    if (ranks > 1) printf("memory plan of one rank (of %d; each holds 1/%d of the master weights and moments):\n", ranks, ranks);
     printf("memory plan (GPU, %s, omgd.mode %s): weights %.1f MiB | master %.1f MiB | moments %.1f MiB | "
            "gradients %.1f MiB | activations %.1f MiB | workspace %.1f MiB | total %.1f MiB "
            "(full AdamW: %.1f MiB); host (pinned) up to %.1f MiB\n",
@@ -250,10 +296,36 @@ Engine *engine_create(GPT2 *model, Omgd *omgd, int B, int T, const Config *cfg) 
     e->cfg = cfg;
     e->max_tokens = B * T;
     const ParamTable *t = &model->table;
+    pick_device(omgd);
+    int dev = 0;
+    CUDA_CHECK(cudaGetDevice(&dev));
     cudaDeviceProp prop;
-    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
-    snprintf(e->describe, sizeof e->describe, "CUDA %s on %s (sm_%d%d, %.1f GiB)", PRECISION_NAME, prop.name, prop.major,
-             prop.minor, gib(prop.totalGlobalMem));
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
+    e->comm = omgd->comm;
+    // several ranks, or NCCL on one (comm.init given explicitly: the GPU check's one-rank NCCL run)
+    e->sharded = e->comm && (e->comm->size > 1 || comm_stream(e->comm) != NULL);
+    char rank_s[64] = "";
+    if (e->sharded) snprintf(rank_s, sizeof rank_s, ", rank %d of %d on GPU %d", e->comm->rank, e->comm->size, dev);
+    snprintf(e->describe, sizeof e->describe, "CUDA %s on %s (sm_%d%d, %.1f GiB)%s", PRECISION_NAME, prop.name,
+             prop.major, prop.minor, gib(prop.totalGlobalMem), rank_s);
+    long long tokens_per_step = cfg->train.total_batch_tokens ? cfg->train.total_batch_tokens : (long long)B * T;
+    e->accum_local = (int)(tokens_per_step / ((long long)B * T) / (e->comm ? e->comm->size : 1));
+    if (e->sharded) {
+        e->comm_st = (cudaStream_t)comm_stream(e->comm);
+#ifdef ENGINE_ON_CPU
+        // the stand-in for NCCL's stream (MPI has none), in one of two
+        // schedules a GPU may pick, each exposing one missing wait: eager
+        // (a collective runs as soon as its waits allow: one that does not
+        // wait for the backward pass reads unfinished gradients) or, with
+        // OMGD_EMU_COMM_LAZY=1, late (it runs only when waited for: a reader
+        // that does not wait for it reads stale sums)
+        CUDA_CHECK(emu_stream_create_kind(&e->comm_st, getenv("OMGD_EMU_COMM_LAZY") ? EMU_IN_ORDER : EMU_EAGER));
+#endif
+        if (!e->comm_st) fail("internal: the communication back end (%s) has no stream for the GPU trainer", comm_backend());
+        CUDA_CHECK(cudaEventCreateWithFlags(&e->ev_compute, cudaEventDisableTiming));
+        CUDA_CHECK(cudaEventCreateWithFlags(&e->ev_comm, cudaEventDisableTiming));
+        e->launched = (uint8_t *)xcalloc((size_t)omgd->num_groups, 1, "reduce-scatter flags");
+    }
 
     CUDA_CHECK(cudaStreamCreate(&e->stream));
     matmul_context_init(&e->mm, 4 * c->channels);
@@ -265,7 +337,7 @@ Engine *engine_create(GPT2 *model, Omgd *omgd, int B, int T, const Config *cfg) 
     e->params_pinned = pin == cudaSuccess;
     if (!e->params_pinned) pinning_failed("the parked master weights", pin);  // pageable transfers still work
     else if (pin_failed_what) pinning_failed(pin_failed_what, pin_failed_err);  // the moments' earlier failure
-    device_slice_init(&e->slice, model, omgd, e->params, e->stream);
+    device_slice_init(&e->slice, model, omgd, e->params, e->stream, e->sharded);
     e->seg_host = (OmgdSegment *)xmalloc((size_t)t->num_tensors * sizeof(OmgdSegment), "update segments");
     CUDA_CHECK(cudaMalloc((void **)&e->seg_dev, (size_t)t->num_tensors * sizeof(OmgdSegment)));
     e->recompute = cfg->train.recompute;
@@ -301,6 +373,15 @@ void engine_free(Engine *e) {
     CUDA_CHECK(cudaFree(e->ln_scratch));
     matmul_context_free(&e->mm);
     CUDA_CHECK(cudaStreamDestroy(e->stream));
+    if (e->sharded) {
+        comm_wait(e->comm);
+        CUDA_CHECK(cudaEventDestroy(e->ev_compute));
+        CUDA_CHECK(cudaEventDestroy(e->ev_comm));
+#ifdef ENGINE_ON_CPU
+        CUDA_CHECK(cudaStreamDestroy(e->comm_st));
+#endif
+        free(e->launched);
+    }
     free(e->seg_host);
     free(e);
 }
@@ -317,6 +398,42 @@ int engine_begin_step(Engine *e, int64_t step, int64_t epoch) {
 
 void engine_zero_grad(Engine *e) {
     CUDA_CHECK(cudaMemsetAsync(e->slice.grads, 0, (e->slice.floats ? e->slice.floats : 1) * sizeof(float), e->stream));
+    if (!e->sharded) return;
+    // chunks of empty slots count in the norm: zero (the reduce-scatters fill the rest)
+    CUDA_CHECK(cudaMemsetAsync(e->slice.gshard, 0, (e->slice.own_floats ? e->slice.own_floats : 1) * sizeof(float),
+                               e->stream));
+    e->micro = 0;
+    memset(e->launched, 0, (size_t)e->omgd->num_groups);
+}
+
+static int group_on(const Engine *e, int g) {
+    const Omgd *o = e->omgd;
+    return o->group_floats[g] && o->trainable[o->group_first[g]];
+}
+
+// Queues group g's reduce-scatter on the communication stream, after the
+// gradient work queued so far on the compute stream: each rank gets the sum
+// of its chunk, in the owned layout.
+static void reduce_group(Engine *e, int g) {
+    const Omgd *o = e->omgd;
+    DeviceSlice *s = &e->slice;
+    const float *send = s->grads + s->off[o->group_first[g]];
+    float *recv = s->gshard + s->group_own[g];
+    size_t n = o->group_floats[g];
+    Comm *c = e->comm;
+    e->launched[g] = 1;
+    CUDA_CHECK(cudaEventRecord(e->ev_compute, e->stream));
+    CUDA_CHECK(cudaStreamWaitEvent(e->comm_st, e->ev_compute, 0));
+    ON_COMM_STREAM(e->comm_st, comm_reduce_scatter(c, send, recv, n));
+}
+
+// The reduce-scatters of the active groups whose gradients are complete
+// once block l's backward pass is done (l < 0: every one not yet queued).
+static void reduce_after_block(Engine *e, int l) {
+    const Omgd *o = e->omgd;
+    for (int g = 0; g < o->num_groups; g++)
+        if (group_on(e, g) && !e->launched[g] && (l < 0 || e->model->table.tensors[o->group_first[g]].group == l))
+            reduce_group(e, g);
 }
 
 // Layer l's LayerNorm output: its own slice, or with train.recompute 2 the
@@ -396,6 +513,11 @@ void engine_backward(Engine *e, float loss_scale) {
     cudaStream_t s = e->stream;
     DeviceActs *a = &e->a;
     size_t btc = (size_t)BT * C;
+    // the step's last backward pass starts each block's reduce-scatter as
+    // soon as the block is done (one micro-batch per rank per step only: a
+    // stop request may end a longer step between micro-batches, on one rank
+    // sooner than on another; those steps reduce in engine_reduce_gradients)
+    int overlap = e->sharded && e->accum_local == 1 && ++e->micro == e->accum_local;
     // the classifier again, now writing d(loss_scale * mean loss)/d(logits) over the logits
     fused_classifier_gpu(a->logits, a->losses, e->targets, loss_scale / (float)BT, BT, V, Vp, 1, s);
     matmul_backward_gpu(&e->mm, a->dln, G(e, T_WTE, 0), NULL, a->logits, a->lnf, W(e, T_WTE, 0), BT, C, Vp, s);
@@ -431,11 +553,31 @@ void engine_backward(Engine *e, float loss_scale) {
                             3 * C, s);
         layernorm_backward_gpu(a->dresidual, G(e, T_LN1W, l), G(e, T_LN1B, l), a->dln, residual, W(e, T_LN1W, l),
                                a->ln1_mean + lo, a->ln1_rstd + lo, e->ln_scratch, BT, C, s);
+        if (overlap) reduce_after_block(e, l);
     }
     encoder_backward_gpu(G(e, T_WTE, 0), G(e, T_WPE, 0), a->dresidual, e->inputs, B, T, C, s);
 }
 
+// Sharded: the reduce-scatters not started during the backward pass, then
+// the norm of the full summed gradient from every rank's chunks.
+static float reduce_sharded(Engine *e) {
+    reduce_after_block(e, -1);
+    CUDA_CHECK(cudaEventRecord(e->ev_comm, e->comm_st));
+    comm_wait(e->comm);  // NCCL: until the reduce-scatters are done, watching for a failed rank
+    CUDA_CHECK(cudaStreamWaitEvent(e->stream, e->ev_comm, 0));
+    float ss = 0.0f;
+    if (e->slice.own_floats) {
+        sum_squares_gpu(e->norm_out, e->norm_partial, e->slice.gshard, (long long)e->slice.own_floats, e->stream);
+        CUDA_CHECK(cudaMemcpyAsync(&ss, e->norm_out, sizeof(float), cudaMemcpyDeviceToHost, e->stream));
+    }
+    CUDA_CHECK(cudaStreamSynchronize(e->stream));
+    double total = ss;
+    comm_allreduce_sum_host(e->comm, &total, 1);
+    return (float)sqrt(total);
+}
+
 float engine_reduce_gradients(Engine *e) {
+    if (e->sharded) return reduce_sharded(e);
     float ss = 0.0f;
     if (e->slice.floats) {
         sum_squares_gpu(e->norm_out, e->norm_partial, e->slice.grads, (long long)e->slice.floats, e->stream);
@@ -447,18 +589,25 @@ float engine_reduce_gradients(Engine *e) {
 
 // The CPU's omgd_adamw_update (omgd/omgd_update.c) as one launch over the
 // slice (segments: omgd/device_slice.cuh).
+static void update_chunks(Engine *e, const AdamWHyper *h, int nseg, long long total, int step);
+static void allgather_weights(Engine *e);
 void engine_apply_update(Engine *e, const AdamWHyper *h, float grad_clip, float norm, int step) {
     float clip = grad_clip_factor(norm, grad_clip);
     float pool = (float)mask_grad_scale(&e->omgd->schedule);
     long long total;
     int nseg = device_slice_segments(&e->slice, h, clip, pool, e->seg_host, &total);
-    if (nseg == 0) return;
+    if (nseg > 0) update_chunks(e, h, nseg, total, step);
+    if (e->sharded) allgather_weights(e);  // every rank, whether or not it owns a part of the slice
+}
+
+// The fused update of this rank's segments.
+static void update_chunks(Engine *e, const AdamWHyper *h, int nseg, long long total, int step) {
     device_slice_wait(&e->slice);  // the period switch's copies into the slice
     CUDA_CHECK(cudaMemcpyAsync(e->seg_dev, e->seg_host, (size_t)nseg * sizeof(OmgdSegment), cudaMemcpyHostToDevice,
                                e->stream));
     uint64_t seed = rng_derive(e->cfg->model.seed, 0xB16B00B5ull + (uint64_t)step);  // stochastic rounding
     ordering_spin(e->stream);  // the ordering tests' late update (nothing in a normal build)
-    omgd_adamw_update_gpu(device_slice_master_base(&e->slice), e->params, e->slice.grads, e->slice.m, e->slice.v,
+    omgd_adamw_update_gpu(device_slice_master_base(&e->slice), e->params, e->slice.gshard, e->slice.m, e->slice.v,
                           e->seg_dev, nseg, total, h->lr, h->beta1, h->beta2, h->eps, seed, e->stream);
     // No host wait: the host goes on to the next step while the update runs
     // (seg_host is pageable, so its copy was staged at the call). The next
@@ -466,7 +615,64 @@ void engine_apply_update(Engine *e, const AdamWHyper *h, float grad_clip, float 
     // (device_slice.cuh); a host read waits for the stream.
 }
 
-void engine_sync_host(Engine *e) { device_slice_to_host(&e->slice); }
+// After the update: every rank's updated chunks of the active groups to
+// every rank (the weights the forward pass reads, bf16 in the bf16 build).
+// The compute stream's next work waits for them; the host does not.
+static void allgather_weights(Engine *e) {
+    const Omgd *o = e->omgd;
+    Comm *c = e->comm;
+    CUDA_CHECK(cudaEventRecord(e->ev_compute, e->stream));
+    CUDA_CHECK(cudaStreamWaitEvent(e->comm_st, e->ev_compute, 0));
+    for (int g = 0; g < o->num_groups; g++) {
+        if (!group_on(e, g)) continue;  // frozen groups did not change: no traffic
+        floatX *w = e->params + o->group_start[g];
+        size_t n = o->group_floats[g];
+        ON_COMM_STREAM(e->comm_st, comm_allgather_bytes(c, w, n, sizeof(floatX)));
+    }
+    CUDA_CHECK(cudaEventRecord(e->ev_comm, e->comm_st));
+    CUDA_CHECK(cudaStreamWaitEvent(e->stream, e->ev_comm, 0));
+#ifdef ENGINE_ON_CPU
+    // MPI stands in for NCCL on the host: its collectives must meet the
+    // other ranks' in program order (a rank-0-only forward pass must not
+    // run it late), so the stand-in stream runs now, after its waits
+    CUDA_CHECK(cudaStreamSynchronize(e->comm_st));
+#endif
+}
+
+// Sharded: each rank's host copy holds current master weights only in its
+// own chunks (the bf16 build parks only those). Before a checkpoint every
+// group's chunks go to every rank: up to the device, all-gathered, down.
+static void gather_master_weights(Engine *e) {
+    const Omgd *o = e->omgd;
+    const OptStateStore *st = &o->store;
+    Comm *c = e->comm;
+    size_t largest = 0;
+    for (int g = 0; g < o->num_groups; g++)
+        if (o->group_floats[g] > largest) largest = o->group_floats[g];
+    float *tmp = NULL;
+    CUDA_CHECK(cudaMalloc((void **)&tmp, (largest ? largest : 1) * sizeof(float)));
+    for (int g = 0; g < o->num_groups; g++) {
+        size_t n = o->group_floats[g], lo, hi;
+        if (!n) continue;
+        state_store_chunk(st, g - 1, st->rank, &lo, &hi);
+        float *host = e->model->params + o->group_start[g];
+        CUDA_CHECK(cudaMemcpyAsync(tmp + lo, host + lo, (hi - lo) * sizeof(float), cudaMemcpyHostToDevice, e->stream));
+        CUDA_CHECK(cudaEventRecord(e->ev_compute, e->stream));
+        CUDA_CHECK(cudaStreamWaitEvent(e->comm_st, e->ev_compute, 0));
+        ON_COMM_STREAM(e->comm_st, comm_allgather(c, tmp, n));
+        CUDA_CHECK(cudaEventRecord(e->ev_comm, e->comm_st));
+        comm_wait(c);
+        CUDA_CHECK(cudaStreamWaitEvent(e->stream, e->ev_comm, 0));
+        CUDA_CHECK(cudaMemcpyAsync(host, tmp, n * sizeof(float), cudaMemcpyDeviceToHost, e->stream));
+        CUDA_CHECK(cudaStreamSynchronize(e->stream));
+    }
+    CUDA_CHECK(cudaFree(tmp));
+}
+
+void engine_sync_host(Engine *e) {
+    device_slice_to_host(&e->slice);
+    if (e->sharded) gather_master_weights(e);
+}
 
 void engine_next_token_probs(Engine *e, const int *tokens, int len, float *probs) {
     const GPT2Config *c = &e->model->config;
@@ -483,15 +689,15 @@ void engine_next_token_probs(Engine *e, const int *tokens, int len, float *probs
 }
 
 OmgdMemory engine_memory(const Engine *e) {
-    size_t P = e->model->table.num_params, S = e->slice.floats;
+    size_t P = e->model->table.num_params, S = e->slice.floats, own = e->slice.own_floats;
     OmgdMemory m;
     m.params = P * sizeof(floatX);
-    m.grads = S * sizeof(float);
+    m.grads = (S + (e->sharded ? own : 0)) * sizeof(float);  // sharded: the slice's and the summed chunks'
 #ifdef ENABLE_FP32
-    m.state_working = 2 * S * sizeof(float);
+    m.state_working = 2 * own * sizeof(float);
     m.state_parked = state_store_parked_bytes(&e->omgd->store);
 #else
-    m.state_working = 3 * S * sizeof(float);  // master + moments
+    m.state_working = 3 * own * sizeof(float);  // master + moments (this rank's chunks)
     m.state_parked = state_store_parked_bytes(&e->omgd->store) + (P - S) * sizeof(float);
 #endif
     return m;

@@ -23,12 +23,16 @@ void comm_init(Comm *c, int *argc, char ***argv) {
     c->size = 1;
     refuse_if_launched_as_ranks();
 }
+void comm_connect(Comm *c, const CommConfig *cfg) {}  // one process: nothing to start
 void comm_finalize(Comm *c) {}
 const char *comm_backend(void) { return "none (built without MPI)"; }
 void comm_reduce_scatter(Comm *c, const float *send, float *recv, size_t n) {
     if (recv != send) memmove(recv, send, n * sizeof(float));
 }
 void comm_allgather(Comm *c, float *buf, size_t n) {}
+void comm_allgather_bytes(Comm *c, void *buf, size_t n, size_t elem_bytes) {}
+void *comm_stream(Comm *c) { return NULL; }
+void comm_wait(Comm *c) {}
 void comm_allreduce_sum_host(Comm *c, double *x, int n) {}
 int comm_allreduce_max_int_host(Comm *c, int x) { return x; }
 void comm_broadcast_host(Comm *c, void *buf, size_t bytes, int root) {}

@@ -9,6 +9,13 @@
 
 void comm_init(Comm *c, int *argc, char ***argv) { mpi_start(c, argc, argv); }
 
+void comm_connect(Comm *c, const CommConfig *cfg) {
+    if (c->size > 1 && (strcmp(cfg->init, "fs") == 0 || strcmp(cfg->init, "tcp") == 0))
+        fail("comm.init %s: this trainer's ranks start through MPI (mpirun or srun); the fs and tcp rendezvous are "
+             "the GPU trainer's (NCCL): use comm.init auto or mpi",
+             cfg->init);
+}
+
 void comm_finalize(Comm *c) { mpi_stop(c); }
 
 const char *comm_backend(void) { return "MPI"; }
@@ -30,14 +37,29 @@ void comm_reduce_scatter(Comm *c, const float *send, float *recv, size_t n) {
     int *counts = xmalloc(2 * (size_t)c->size * sizeof(int), "MPI chunk layout");
     chunk_layout(c, n, counts, counts + c->size);
     mpi_check(MPI_Reduce_scatter(send, recv, counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), "MPI_Reduce_scatter");
+    c->bytes_sent += (uint64_t)(n - (size_t)counts[c->rank]) * sizeof(float);
+    c->bytes_collective += (uint64_t)n * sizeof(float);
     free(counts);
 }
 
-void comm_allgather(Comm *c, float *buf, size_t n) {
+void comm_allgather_bytes(Comm *c, void *buf, size_t n, size_t elem_bytes) {
     if (c->size == 1) return;
+    // chunks of elements, moved as bytes
     int *counts = xmalloc(2 * (size_t)c->size * sizeof(int), "MPI chunk layout");
-    chunk_layout(c, n, counts, counts + c->size);
-    mpi_check(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, counts, counts + c->size, MPI_FLOAT,
+    chunk_layout(c, n * elem_bytes, counts, counts + c->size);
+    for (int r = 0; r < c->size; r++) {
+        counts[c->size + r] = (int)(comm_chunk_start(n, r, c->size) * elem_bytes);
+        counts[r] = (int)((comm_chunk_start(n, r + 1, c->size) - comm_chunk_start(n, r, c->size)) * elem_bytes);
+    }
+    mpi_check(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, counts, counts + c->size, MPI_BYTE,
                              MPI_COMM_WORLD), "MPI_Allgatherv");
+    c->bytes_sent += (uint64_t)counts[c->rank] * (uint64_t)(c->size - 1);  // ring: the own chunk to every other rank
+    c->bytes_collective += (uint64_t)n * elem_bytes;
     free(counts);
 }
+
+void comm_allgather(Comm *c, float *buf, size_t n) { comm_allgather_bytes(c, buf, n, sizeof(float)); }
+
+void *comm_stream(Comm *c) { return NULL; }  // MPI returns when the collective is done
+
+void comm_wait(Comm *c) {}

@@ -5,6 +5,7 @@
 #ifndef COMM_LAUNCHER_H
 #define COMM_LAUNCHER_H
 
+#include <stdio.h>
 #include <stdlib.h>
 
 // Whether a launcher started this process.
@@ -27,6 +28,59 @@ static inline int launcher_ranks(const char **var) {
         }
     }
     return 1;
+}
+
+// One launcher's three variables: rank, world size, node-local rank.
+typedef struct {
+    const char *rank, *world, *local;
+} LauncherVars;
+
+// Where the ranks are, as a launcher said: rank of world, and the rank's
+// index among the ranks of its node (picks its GPU).
+typedef struct {
+    int rank, world, local_rank;
+    const char *launcher;  // "Open MPI", "Slurm", or NULL (none: rank 0 of 1)
+} LauncherRanks;
+
+// A variable that must hold an integer in [lo, hi]; 0 and a reason in why
+// when it does not.
+static inline int launcher_int(const char *var, int lo, int hi, int *out, char *why, size_t cap) {
+    const char *v = getenv(var);
+    char *end = NULL;
+    long x = v ? strtol(v, &end, 10) : 0;
+    if (!v || !*v || *end || x < lo || x > hi) {
+        snprintf(why, cap, "%s=%s is not an integer in [%d, %d]", var, v ? v : "(unset)", lo, hi);
+        return 0;
+    }
+    *out = (int)x;
+    return 1;
+}
+
+// Reads rank, world size and local rank from Open MPI's variables, else
+// Slurm's (srun). Returns 1 with *r filled, 0 when neither launcher set its
+// variables (*r: rank 0 of 1), -1 with a one-line reason in why when the
+// variables are there but inconsistent.
+static inline int launcher_ranks_from_env(LauncherRanks *r, char *why, size_t cap) {
+    static const LauncherVars sets[] = {
+        {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK"},
+        {"SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID"},
+    };
+    static const char *names[] = {"Open MPI", "Slurm"};
+    r->rank = 0, r->world = 1, r->local_rank = 0, r->launcher = NULL;
+    for (int i = 0; i < 2; i++) {
+        const LauncherVars *s = &sets[i];
+        if (!getenv(s->rank) && !getenv(s->world)) continue;
+        r->launcher = names[i];
+        if (!launcher_int(s->world, 1, 1 << 20, &r->world, why, cap)) return -1;
+        if (!launcher_int(s->rank, 0, r->world - 1, &r->rank, why, cap)) return -1;
+        if (getenv(s->local)) {
+            if (!launcher_int(s->local, 0, r->world - 1, &r->local_rank, why, cap)) return -1;
+        } else {
+            r->local_rank = 0;  // no node-local rank: one rank per node
+        }
+        return 1;
+    }
+    return 0;
 }
 
 #endif

@@ -36,6 +36,12 @@ void mpi_start(Comm *c, int *argc, char ***argv) {
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     mpi_check(MPI_Comm_rank(MPI_COMM_WORLD, &c->rank), "MPI_Comm_rank");
     mpi_check(MPI_Comm_size(MPI_COMM_WORLD, &c->size), "MPI_Comm_size");
+    // the node-local rank: the rank among those that share this node's memory
+    MPI_Comm node;
+    mpi_check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &node),
+              "MPI_Comm_split_type");
+    mpi_check(MPI_Comm_rank(node, &c->local_rank), "MPI_Comm_rank");
+    mpi_check(MPI_Comm_free(&node), "MPI_Comm_free");
     if (c->size > 1) {
         snprintf(fail_prefix, sizeof fail_prefix, "rank %d of %d: ", c->rank, c->size);
         fail_hook = abort_job;

@@ -89,6 +89,11 @@ static const KeyDef KEYS[] = {
     {"omgd.state", K_STRING, F(omgd.state), "keep", 0, 0, 0, "keep|reset", NULL, "frozen blocks' AdamW moments and step counts: keep (parked) or reset (dropped)"},
     {"omgd.seed", K_UINT64, F(omgd.seed), "1337", 0, 0, 0, NULL, NULL, "seed of the mask draws"},
     {"omgd.replay", K_STRING, F(omgd.replay), "", 0, 0, 0, NULL, NULL, "file with one line of active block indices per period, replayed instead of drawing"},
+    {"comm.init", K_STRING, F(comm.init), "auto", 0, 0, 0, "auto|mpi|fs|tcp", NULL, "how the ranks of a data-parallel job start their communication: mpi (under mpirun/srun with MPI), fs (the GPU trainer without MPI: a rendezvous in comm.dir), tcp (the GPU trainer without MPI: rank 0 listens on comm.host:comm.port); auto = mpi under an MPI launcher, else one process. Rank, world size and local rank come from Open MPI's or Slurm's environment"},
+    {"comm.dir", K_STRING, F(comm.dir), "", 0, 0, 0, NULL, NULL, "comm.init fs: a directory on a file system all nodes share (one per job; created if missing)"},
+    {"comm.host", K_STRING, F(comm.host), "", 0, 0, 0, NULL, NULL, "comm.init tcp: rank 0's host name or address, reachable from every node"},
+    {"comm.port", K_INT, F(comm.port), "29500", 1, 65535, 0, NULL, NULL, "comm.init tcp: the port rank 0 listens on"},
+    {"comm.timeout_s", K_DOUBLE, F(comm.timeout_s), "300", 0.001, 86400, 0, NULL, NULL, "the longest a rank waits for the others at the start (fs, tcp) before it stops with a message naming the missing ranks"},
 };
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 
@@ -819,7 +824,7 @@ static void value_text(const Config *cfg, const KeyDef *k, char *buf, size_t cap
 // evaluates or prints, how long it runs, and memory trade-offs.
 static int training_key(const char *path) {
     static const char *skip[] = {"output.", "train.steps", "train.val_", "train.sample_", "train.plan_only",
-                                 "train.recompute", "data.val", "data.tokenizer", "model.init_from"};
+                                 "train.recompute", "data.val", "data.tokenizer", "model.init_from", "comm."};
     for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
         if (strncmp(path, skip[i], strlen(skip[i])) == 0) return 0;
     return 1;

@@ -84,6 +84,14 @@ typedef struct {
     char replay[CONFIG_STR];  // "" or a schedule replay file
 } OmgdConfig;
 
+typedef struct {
+    char init[8];            // auto | mpi | fs | tcp: how the ranks of a job find each other
+    char dir[CONFIG_STR];    // fs: a directory on a file system every node shares
+    char host[256];          // tcp: rank 0's host name or address
+    int port;                // tcp: the port rank 0 listens on
+    double timeout_s;        // the longest a rank waits for the others to start
+} CommConfig;
+
 #define CONFIG_MAX_KEYS 128
 
 // Values of Config.is_set (and of config_is_set): where a key was given.
@@ -98,6 +106,7 @@ typedef struct {
     OptimizerConfig optimizer;
     OutputConfig output;
     OmgdConfig omgd;
+    CommConfig comm;
     char source[CONFIG_STR];  // the config file name (for messages)
     unsigned char is_set[CONFIG_MAX_KEYS];  // per key of the table: CONFIG_DEFAULT / _FROM_FILE / _FROM_SET
 } Config;

@@ -11,6 +11,7 @@ jmp_buf *fail_jump = NULL;
 char fail_prefix[32] = "";
 void (*fail_hook)(void) = NULL;
 int fail_defer_ms = 0;
+const char *fail_line = NULL;
 
 void fail(const char *fmt, ...) {
     // One write of the whole line: ranks of a job that fail together do not
@@ -35,6 +36,7 @@ void fail(const char *fmt, ...) {
     }
     for (ssize_t done = 0, w; done < n; done += w)
         if ((w = write(2, line + done, (size_t)(n - done))) <= 0) break;
+    fail_line = line;  // for the hook (the NCCL back end hands it to the other ranks)
     if (fail_hook) fail_hook();
     exit(EXIT_USER_ERROR);
 }

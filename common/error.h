@@ -36,6 +36,8 @@ extern void (*fail_hook)(void);
 // whose abort ends the others first; an error of this rank alone still
 // prints after the wait.
 extern int fail_defer_ms;
+// While fail_hook runs: the line fail() printed ("error: ...\n").
+extern const char *fail_line;
 
 void *xmalloc(size_t size, const char *what);
 void *xcalloc(size_t count, size_t size, const char *what);

@@ -28,6 +28,13 @@ for bin in train_gpt2cu train_gpt2fp32cu; do
     check "$bin links the CUDA engine (cuBLASLt)" "$(ldd "$bin" 2>&1 | head -3)" \
         bash -c 'ldd "$1" | grep -q libcublasLt' _ "$bin"
 done
+# several GPUs: the NCCL back end is linked in wherever the toolkit has NCCL
+if [ -f "${CUDA_HOME:-/usr/local/cuda}/include/nccl.h" ]; then
+    for bin in train_gpt2cu train_gpt2fp32cu; do
+        check "$bin links the NCCL back end (libnccl, comm_nccl.c)" "$(ldd "$bin" 2>&1 | grep -c nccl) libnccl lines" \
+            bash -c 'ldd "$1" | grep -q libnccl && nm "$1" | grep -q " T comm_stream$" && ! nm "$1" | grep -q refuse_if_launched' _ "$bin"
+    done
+fi
 if ! nvidia-smi -L >/dev/null 2>&1; then
     for bin in build/gpu/check_*; do
         [ -x "$bin" ] || continue
@@ -35,9 +42,16 @@ if ! nvidia-smi -L >/dev/null 2>&1; then
         check "$(basename "$bin") without a GPU: exit 2 and one line" "exit $rc: $err" \
             bash -c '[ '$rc' -eq 2 ] && [ "$(wc -l <<<"$1")" -eq 1 ] && grep -q "^error: no CUDA device" <<<"$1"' _ "$err"
     done
-    err="$(OMPI_COMM_WORLD_SIZE=2 ./train_gpt2cu --config configs/default.json --set output.dir="$SCRATCH/ranks" 2>&1 >/dev/null)"; rc=$?
-    check "train_gpt2cu started as one of 2 MPI ranks: refused with one line" "exit $rc: $err" \
-        bash -c '[ '$rc' -eq 1 ] && [ "$(wc -l <<<"$1")" -eq 1 ] && grep -q "^error: started as one of 2 ranks" <<<"$1"' _ "$err"
+    if ldd train_gpt2cu | grep -q libnccl; then  # several GPUs: one GPU per rank, none here
+        err="$(OMPI_COMM_WORLD_RANK=0 OMPI_COMM_WORLD_SIZE=2 ./train_gpt2cu --config configs/default.json \
+               --set comm.init=fs --set comm.dir="$SCRATCH/rdv" --set output.dir="$SCRATCH/ranks" 2>&1 >/dev/null)"; rc=$?
+        check "train_gpt2cu as rank 0 of 2 without a GPU: refused with one line" "exit $rc: $err" \
+            bash -c '[ '$rc' -eq 1 ] && [ "$(wc -l <<<"$1")" -eq 1 ] && grep -qE "^error: rank 0 of 2: no (usable )?CUDA device" <<<"$1"' _ "$err"
+    else  # built for one GPU (no nccl.h)
+        err="$(OMPI_COMM_WORLD_SIZE=2 ./train_gpt2cu --config configs/default.json --set output.dir="$SCRATCH/ranks" 2>&1 >/dev/null)"; rc=$?
+        check "train_gpt2cu (built without NCCL) started as one of 2 MPI ranks: refused with one line" "exit $rc: $err" \
+            bash -c '[ '$rc' -eq 1 ] && [ "$(wc -l <<<"$1")" -eq 1 ] && grep -q "^error: started as one of 2 ranks" <<<"$1"' _ "$err"
+    fi
     if [ -e data/brown/brown_val_000000.bin ]; then
         err="$(./train_gpt2cu --config configs/default.json --set output.dir="$SCRATCH/run" 2>&1 >/dev/null)"; rc=$?
         check "train_gpt2cu without a GPU: exit 1 and one line, before writing a checkpoint" "exit $rc: $err" \

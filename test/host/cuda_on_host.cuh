@@ -25,6 +25,8 @@
 // still read or write fails with one line (the code must wait first).
 // Environment (for tests of the engine's error paths):
 //   OMGD_EMU_DEVICE_COUNT_ERROR=N  cudaGetDeviceCount returns error N
+//   OMGD_EMU_DEVICES=N             N devices (default 1; each the same host
+//                                  memory): ranks on one node pick theirs
 //   OMGD_EMU_NO_PINNING=1          cudaHostRegister fails, and cudaMallocHost
 //                                  of more than 256 KiB (the parked moments;
 //                                  not the engine's small staging buffers)
@@ -260,7 +262,20 @@ static inline cudaError_t emu_device_count(int *n) {
         *n = 0;
         return (cudaError_t)atoi(err);
     }
-    *n = 1;
+    const char *devs = getenv("OMGD_EMU_DEVICES");
+    *n = devs ? atoi(devs) : 1;
+    return cudaSuccess;
+}
+static int emu_current_device;
+static inline cudaError_t emu_set_device(int d) {
+    int n = 0;
+    emu_device_count(&n);
+    if (d < 0 || d >= n) return cudaErrorInvalidDevice;
+    emu_current_device = d;
+    return cudaSuccess;
+}
+static inline cudaError_t emu_get_device(int *d) {
+    *d = emu_current_device;
     return cudaSuccess;
 }
 static inline cudaError_t emu_properties(cudaDeviceProp *p, int) {
@@ -291,6 +306,8 @@ static inline cudaError_t emu_last_error(void) { return cudaSuccess; }
 #define cudaEventSynchronize emu_event_sync
 #define cudaStreamWaitEvent emu_wait
 #define cudaGetDeviceCount emu_device_count
+#define cudaSetDevice emu_set_device
+#define cudaGetDevice emu_get_device
 #define cudaGetDeviceProperties emu_properties
 #define cudaMemGetInfo emu_mem_info
 #define cudaHostRegister emu_register

@@ -105,7 +105,7 @@ static void run_case(const char *name, MaskMode mode, int gamma, int warmup, Sta
     memcpy(params, dev.model.params, P * sizeof(float));  // the device weights are the master weights
 #endif
     DeviceSlice d;
-    device_slice_init(&d, &dev.model, &dev.omgd, params, (cudaStream_t)0);
+    device_slice_init(&d, &dev.model, &dev.omgd, params, (cudaStream_t)0, 0);
     int equal_at_switches = 1, only_trainable = 1, capacity_ok = 1, switches = 0;
     const int steps = 20;
     for (int step = 0; step < steps; step++) {
@@ -165,7 +165,7 @@ static void update_case(const char *name, MaskMode mode, StatePolicy policy) {
     for (size_t j = 0; j < P; j++) params[j] = (floatX)dev.model.params[j];
     OmgdSegment *seg = (OmgdSegment *)xmalloc((size_t)t->num_tensors * sizeof(OmgdSegment), "segments");
     DeviceSlice d;
-    device_slice_init(&d, &dev.model, &dev.omgd, params, (cudaStream_t)0);
+    device_slice_init(&d, &dev.model, &dev.omgd, params, (cudaStream_t)0, 0);
     AdamWHyper h = {1e-2f, 0.9f, 0.95f, 1e-8f, 0.1f};
     int copy_ok = 1;
     for (int step = 0; step < 12; step++) {
