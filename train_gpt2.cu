@@ -45,6 +45,7 @@ extern "C" {
 #include "common/sysmem.h"
 #include "model/cpu_layers.h"
 #include "model/engine.h"
+#include "model/mfu.h"
 }
 
 // Activations of one forward pass for (B, T), and the backward pass's
@@ -81,6 +82,8 @@ struct Engine {
     size_t peak_bytes;
     int params_pinned;
     char describe[320];
+    double peak_flops;          // dense bf16 peak for MFU (0: unknown)
+    char peak_what[320];
 };
 
 // Pinning that failed: the period switch's copies from and to that memory
@@ -254,6 +257,7 @@ Engine *engine_create(GPT2 *model, Omgd *omgd, int B, int T, const Config *cfg) 
     CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
     snprintf(e->describe, sizeof e->describe, "CUDA %s on %s (sm_%d%d, %.1f GiB)", PRECISION_NAME, prop.name, prop.major,
              prop.minor, gib(prop.totalGlobalMem));
+    e->peak_flops = peak_bf16_flops(prop.name, getenv("OMGD_PEAK_TFLOPS"), e->peak_what, sizeof e->peak_what);
 
     CUDA_CHECK(cudaStreamCreate(&e->stream));
     matmul_context_init(&e->mm, 4 * c->channels);
@@ -498,3 +502,8 @@ OmgdMemory engine_memory(const Engine *e) {
 }
 
 size_t engine_peak_device_bytes(const Engine *e) { return e->peak_bytes; }
+
+double engine_peak_flops(const Engine *e, char *what, size_t cap) {
+    snprintf(what, cap, "%s", e->peak_what);
+    return e->peak_flops;
+}

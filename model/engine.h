@@ -54,5 +54,9 @@ void engine_next_token_probs(Engine *e, const int *tokens, int len, float *probs
 OmgdMemory engine_memory(const Engine *e);
 // The device's peak memory in use so far, 0 on the CPU.
 size_t engine_peak_device_bytes(const Engine *e);
+// The device's dense bf16 peak in FLOP/s for MFU (model/mfu.h), 0 when
+// unknown; what names it (or says why there is none). The CPU engine
+// reports no MFU: 0 and what "".
+double engine_peak_flops(const Engine *e, char *what, size_t cap);
 
 #endif

@@ -81,3 +81,9 @@ size_t engine_peak_device_bytes(const Engine *e) {
     (void)e;
     return 0;
 }
+
+double engine_peak_flops(const Engine *e, char *what, size_t cap) {
+    (void)e;
+    if (cap) what[0] = '\0';  // no MFU on the CPU
+    return 0.0;
+}
