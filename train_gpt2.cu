@@ -147,7 +147,8 @@ static size_t layout_acts(DeviceActs *a, floatX *xb, float *fb, const GPT2Config
         {&a->dresidual, BT * C}, {&a->dln, BT * C}, {&a->dqkv, BT * 3 * C}, {&a->datty, BT * C}, {&a->dfch, BT * 4 * C}};
     struct { float **p; size_t n; } fs[] = {
         {&a->ln1_mean, L * BT}, {&a->ln1_rstd, L * BT}, {&a->ln2_mean, L * BT}, {&a->ln2_rstd, L * BT},
-        {&a->lse, L * B * NH * T}, {&a->lnf_mean, BT}, {&a->lnf_rstd, BT}, {&a->losses, BT}, {&a->attn_D, B * NH * T}};
+        {&a->lse, L * B * NH * T}, {&a->lnf_mean, BT}, {&a->lnf_rstd, BT}, {&a->losses, BT},
+        {&a->attn_D, attention_backward_scratch_floats(B, T, C, NH)}};
     size_t nx = 0;
     *nf = 0;
     // every part starts on a 16-element boundary (cuBLASLt and vector loads like aligned rows)

@@ -1,4 +1,9 @@
 // Causal multi-head self-attention, flash style (model/cpu_layers.c:
+// attention_forward/backward), on CUDA cores in fp32: every head size of the
+// fp32 build (the exact reference) and head sizes 16 and 32 of the bf16
+// build; the bf16 build's head size 64 runs on tensor cores
+// (kernels/attention_tc.cuh), dispatched by the launchers at the end.
+// The original description:
 // attention_forward/backward): the T x T matrix of scores is never written
 // to memory. The forward pass keeps, per query row, only the log-sum-exp of
 // its scores (lse); the backward pass recomputes the softmax weights from
@@ -24,6 +29,7 @@
 // CPU, block by block, and compares it with the CPU reference.
 #ifndef KERNELS_ATTENTION_CUH
 #define KERNELS_ATTENTION_CUH
+#include "kernels/attention_tc.cuh"
 #include "kernels/common.cuh"
 
 #define ATTN_TILE 64
@@ -340,11 +346,25 @@ static inline void attention_check_grid(int B, int NH) {
         fail("attention: batch x heads = %d x %d is more than the kernels' grid takes (%d)", B, NH, CUDA_MAX_GRID_Y);
 }
 
-// out (B,T,C), lse (B,NH,T).
+// The backward pass's scratch, in floats: D (B,NH,T) and, where the
+// tensor-core kernels serve (bf16, head size 64), their fp32 dq sums (B,T,C).
+static inline size_t attention_backward_scratch_floats(size_t B, size_t T, size_t C, size_t NH) {
+    size_t d = (B * NH * T + 15) / 16 * 16;
+    return d + (attention_tc_applies((int)(C / NH)) ? B * T * C : 0);
+}
+
+// out (B,T,C), lse (B,NH,T). Head size 64 in the bf16 build: the tensor-core
+// kernels (kernels/attention_tc.cuh); otherwise the kernels above.
 static inline void attention_forward_gpu(floatX *out, float *lse, const floatX *qkv, int B, int T, int C, int NH,
                                          cudaStream_t s) {
     attention_check_grid(B, NH);
     int hs = C / NH;
+#ifndef ENABLE_FP32
+    if (attention_tc_applies(hs)) {
+        attention_tc_forward_gpu(out, lse, qkv, B, T, C, NH, s);
+        return;
+    }
+#endif
     float scale = 1.0f / sqrtf((float)hs);
     dim3 grid(ceil_div(T, ATTN_TILE), B * NH);
     switch (hs) {
@@ -369,14 +389,23 @@ static void attention_backward_launch(floatX *dqkv, const floatX *dout, const fl
     CUDA_CHECK_LAUNCH();
 }
 
-// dqkv (B,T,3C) is overwritten (q, k and v parts); D: B*NH*T floats of
-// scratch; out and lse are the forward pass's.
+// dqkv (B,T,3C) is overwritten (q, k and v parts); D: scratch of
+// attention_backward_scratch_floats(B, T, C, NH) floats; out and lse are the
+// forward pass's.
 static inline void attention_backward_gpu(floatX *dqkv, float *D, const floatX *dout, const floatX *qkv,
                                           const floatX *out, const float *lse, int B, int T, int C, int NH,
                                           cudaStream_t s) {
     attention_check_grid(B, NH);
     attention_backward_dot_kernel<<<ceil_div((long long)B * T * NH, 256), 256, 0, s>>>(D, dout, out, B, T, C, NH);
     CUDA_CHECK_LAUNCH();
+#ifndef ENABLE_FP32
+    if (attention_tc_applies(C / NH)) {
+        float *dq_acc = D + attention_backward_scratch_floats((size_t)B, (size_t)T, (size_t)C, (size_t)NH) -
+                        (size_t)B * T * C;
+        attention_tc_backward_gpu(dqkv, dq_acc, D, dout, qkv, lse, B, T, C, NH, s);
+        return;
+    }
+#endif
     switch (C / NH) {
         case 16: attention_backward_launch<16>(dqkv, dout, qkv, lse, D, B, T, C, NH, s); break;
         case 32: attention_backward_launch<32>(dqkv, dout, qkv, lse, D, B, T, C, NH, s); break;

@@ -85,6 +85,7 @@ static inline void matmul_backward_gpu(MatmulContext *mc, float *dinp, float *dw
 }
 
 static inline int attention_head_size_supported(int hs) { return hs > 0; }
+static inline size_t attention_backward_scratch_floats(size_t B, size_t T, size_t C, size_t NH) { return B * NH * T; }
 // The CPU attention keeps the softmax matrix; the engine keeps only lse:
 // forward into a scratch matrix, recomputed for the backward pass.
 static inline void attention_forward_gpu(float *out, float *lse, const float *qkv, int B, int T, int C, int NH,
