@@ -8,7 +8,10 @@
 #   2 build     CPU trainer, GPU trainers (bf16, fp32), kernel checks, the
 #               ordering test builds (make -j, sm_90); llm.c in the background
 #   3 kernels   every kernel against the CPU code (fresh random inputs,
-#               outputs poisoned with NaN before each run)
+#               outputs poisoned with NaN before each run; in bf16, head
+#               size 64 on the tensor-core attention, T 1 to 1024), and the
+#               time of attention forward + backward at GPT-2 124M's shape on
+#               tensor cores and on CUDA cores
 #   4 trainer   fp32 GPU trainer vs CPU trainer (every loss, gradient norm,
 #               val loss, final weights) for omgd, none, lisa, reset, warmup,
 #               omgd_tensor; then bf16 vs CPU
@@ -107,6 +110,8 @@ stage_kernels() {
         else
             note "$name $pass passed"
         fi
+        # the attention timings (check_attention): to the table as they are
+        grep '^timing ' "$GPU_CHECK_LOGS/$name.log" | sed 's/^timing attention fwd+bwd /attention /' | while read -r l; do note "$l"; done
     done
 }
 
@@ -289,7 +294,7 @@ if [ "$GPU_CHECK_DRY_RUN" = 1 ]; then
     export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # a shared CPU: OpenMP's spinning threads slow tiny runs 3x
     export BIN_FP32=build/gpu/train_gpt2_engine_on_cpu BIN_BF16=build/gpu/train_gpt2_engine_on_cpu
     export BIN_SPIN=build/gpu/train_gpt2_engine_on_cpu BIN_MUTANT=build/gpu/train_gpt2_engine_on_cpu_
-    export KERNEL_CHECKS="build/gpu/test_attention_host_fp32 build/gpu/test_device_slice_fp32"
+    export KERNEL_CHECKS="build/gpu/test_attention_host_fp32 build/gpu/test_device_slice_fp32 build/gpu/test_attention_tc_host"
     export LLMC_BIN="$ROOT/test/gpu/dry_run/llmc_train_gpt2cu"
 else
     export BIN_FP32=./train_gpt2fp32cu BIN_BF16=./train_gpt2cu
