@@ -717,9 +717,9 @@ int main(int argc, char **argv) {
         for (int micro = 0; micro < accum_local; micro++) {
             if (micro > 0 && signals_stop_requested()) break;  // a step of many micro-batches can take minutes
             dataloader_next_batch(&train_loader, inputs, targets);
-            loss_sum += engine_forward(engine, inputs, targets, B, T);
-            engine_backward(engine, 1.0f / (float)accum);
+            engine_train_micro_batch(engine, inputs, targets, B, T, 1.0f / (float)accum);
         }
+        loss_sum = engine_loss_sum(engine);  // the host waits here, once per step
         if (accum_local > 1 && (sig = stop_requested(&comm)) != 0) {
             // the step's gradients are dropped: the checkpoint holds the weights after `step` updates
             dataloader_set_state(&train_loader, &at_step);

@@ -74,6 +74,10 @@ struct Engine {
     floatX *act_x;
     float *act_f;
     int *inputs, *targets;      // device copies of the batch
+    int *in_stage[2], *tg_stage[2];  // pinned staging of the batch (two: the host fills one while the other's copy waits)
+    cudaEvent_t stage_read[2];  // its last copy to the device has run
+    int stage_next;
+    double *loss_acc, *loss_acc_host;  // the step's loss sum: device, pinned host
     float *losses_host;         // pinned
     floatX *logit_row_host;     // pinned, one row of logits (sampling)
     float *norm_partial, *norm_out, *ln_scratch;
@@ -280,6 +284,13 @@ Engine *engine_create(GPT2 *model, Omgd *omgd, int B, int T, const Config *cfg) 
     CUDA_CHECK(cudaMalloc((void **)&e->inputs, (size_t)B * T * sizeof(int)));
     CUDA_CHECK(cudaMalloc((void **)&e->targets, (size_t)B * T * sizeof(int)));
     CUDA_CHECK(cudaMallocHost((void **)&e->losses_host, (size_t)B * T * sizeof(float)));
+    for (int k = 0; k < 2; k++) {
+        CUDA_CHECK(cudaMallocHost((void **)&e->in_stage[k], (size_t)B * T * sizeof(int)));
+        CUDA_CHECK(cudaMallocHost((void **)&e->tg_stage[k], (size_t)B * T * sizeof(int)));
+        CUDA_CHECK(cudaEventCreateWithFlags(&e->stage_read[k], cudaEventDisableTiming));
+    }
+    CUDA_CHECK(cudaMalloc((void **)&e->loss_acc, sizeof(double)));
+    CUDA_CHECK(cudaMallocHost((void **)&e->loss_acc_host, sizeof(double)));
     CUDA_CHECK(cudaMallocHost((void **)&e->logit_row_host, (size_t)c->padded_vocab_size * sizeof(floatX)));
     CUDA_CHECK(cudaMalloc((void **)&e->norm_partial, GRAD_NORM_BLOCKS * sizeof(float)));
     CUDA_CHECK(cudaMalloc((void **)&e->norm_out, sizeof(float)));
@@ -300,6 +311,13 @@ void engine_free(Engine *e) {
     CUDA_CHECK(cudaFree(e->inputs));
     CUDA_CHECK(cudaFree(e->targets));
     CUDA_CHECK(cudaFreeHost(e->losses_host));
+    for (int k = 0; k < 2; k++) {
+        CUDA_CHECK(cudaFreeHost(e->in_stage[k]));
+        CUDA_CHECK(cudaFreeHost(e->tg_stage[k]));
+        CUDA_CHECK(cudaEventDestroy(e->stage_read[k]));
+    }
+    CUDA_CHECK(cudaFree(e->loss_acc));
+    CUDA_CHECK(cudaFreeHost(e->loss_acc_host));
     CUDA_CHECK(cudaFreeHost(e->logit_row_host));
     CUDA_CHECK(cudaFree(e->norm_partial));
     CUDA_CHECK(cudaFree(e->norm_out));
@@ -322,6 +340,7 @@ int engine_begin_step(Engine *e, int64_t step, int64_t epoch) {
 
 void engine_zero_grad(Engine *e) {
     CUDA_CHECK(cudaMemsetAsync(e->slice.grads, 0, (e->slice.floats ? e->slice.floats : 1) * sizeof(float), e->stream));
+    CUDA_CHECK(cudaMemsetAsync(e->loss_acc, 0, sizeof(double), e->stream));
 }
 
 // Layer l's LayerNorm output: its own slice, or with train.recompute 2 the
@@ -339,7 +358,11 @@ static float *G(const Engine *e, int kind, int l) {
     return off == NOT_ON_DEVICE ? NULL : e->slice.grads + off;
 }
 
-float engine_forward(Engine *e, const int *inputs, const int *targets, int B, int T) {
+// The forward pass; with targets, the classifier's losses, and with dloss
+// >= 0 also the logit gradient dloss * d(sum of losses)/d(logits) written
+// over the logits in the same pass (training: the backward pass then skips
+// the classifier). The host does not wait.
+static void forward_pass(Engine *e, const int *inputs, const int *targets, int B, int T, float dloss) {
     const GPT2Config *c = &e->model->config;
     if (B <= 0 || T <= 0 || T > c->max_seq_len || (long long)B * T > e->max_tokens)
         fail("forward: batch %d x %d does not fit the model (context %d) or the GPU buffers (%d tokens)", B, T,
@@ -355,8 +378,18 @@ float engine_forward(Engine *e, const int *inputs, const int *targets, int B, in
     e->has_targets = targets != NULL;
     cudaStream_t s = e->stream;
     DeviceActs *a = &e->a;
-    CUDA_CHECK(cudaMemcpyAsync(e->inputs, inputs, (size_t)BT * sizeof(int), cudaMemcpyHostToDevice, s));
-    if (targets) CUDA_CHECK(cudaMemcpyAsync(e->targets, targets, (size_t)BT * sizeof(int), cudaMemcpyHostToDevice, s));
+    // through pinned staging (asynchronous copies); a slot is refilled only
+    // once its previous copy has run
+    int k = e->stage_next;
+    e->stage_next ^= 1;
+    CUDA_CHECK(cudaEventSynchronize(e->stage_read[k]));
+    memcpy(e->in_stage[k], inputs, (size_t)BT * sizeof(int));
+    CUDA_CHECK(cudaMemcpyAsync(e->inputs, e->in_stage[k], (size_t)BT * sizeof(int), cudaMemcpyHostToDevice, s));
+    if (targets) {
+        memcpy(e->tg_stage[k], targets, (size_t)BT * sizeof(int));
+        CUDA_CHECK(cudaMemcpyAsync(e->targets, e->tg_stage[k], (size_t)BT * sizeof(int), cudaMemcpyHostToDevice, s));
+    }
+    CUDA_CHECK(cudaEventRecord(e->stage_read[k], s));
     encoder_forward_gpu(a->encoded, e->inputs, W(e, T_WTE, 0), W(e, T_WPE, 0), B, T, C, s);
     size_t btc = (size_t)BT * C;
     for (int l = 0; l < L; l++) {
@@ -382,9 +415,16 @@ float engine_forward(Engine *e, const int *inputs, const int *targets, int B, in
     layernorm_forward_gpu(a->lnf, a->lnf_mean, a->lnf_rstd, a->residual3 + (L - 1) * btc, W(e, T_LNFW, 0),
                           W(e, T_LNFB, 0), BT, C, s);
     matmul_forward_gpu(&e->mm, a->logits, a->lnf, W(e, T_WTE, 0), NULL, BT, C, Vp, s);  // LM head tied to wte
+    if (!targets) return;
+    fused_classifier_gpu(a->logits, a->losses, e->targets, dloss >= 0.0f ? dloss : 0.0f, BT, V, Vp, dloss >= 0.0f, s);
+}
+
+float engine_forward(Engine *e, const int *inputs, const int *targets, int B, int T) {
+    forward_pass(e, inputs, targets, B, T, -1.0f);
     if (!targets) return -1.0f;
-    fused_classifier_gpu(a->logits, a->losses, e->targets, 0.0f, BT, V, Vp, 0, s);
-    CUDA_CHECK(cudaMemcpyAsync(e->losses_host, a->losses, (size_t)BT * sizeof(float), cudaMemcpyDeviceToHost, s));
+    int BT = B * T;
+    cudaStream_t s = e->stream;
+    CUDA_CHECK(cudaMemcpyAsync(e->losses_host, e->a.losses, (size_t)BT * sizeof(float), cudaMemcpyDeviceToHost, s));
     CUDA_CHECK(cudaStreamSynchronize(s));
     double sum = 0.0;
     for (int i = 0; i < BT; i++) sum += e->losses_host[i];
@@ -393,7 +433,9 @@ float engine_forward(Engine *e, const int *inputs, const int *targets, int B, in
 
 const float *engine_position_losses(const Engine *e) { return e->losses_host; }  // engine_forward copied them
 
-void engine_backward(Engine *e, float loss_scale) {
+// The backward pass; with_classifier: the classifier again, now writing the
+// logit gradient (engine_backward), else its forward pass wrote it.
+static void backward_pass(Engine *e, float loss_scale, int with_classifier) {
     if (!e->has_targets) fail("backward: the last forward pass had no targets");
     const GPT2Config *c = &e->model->config;
     int B = e->B, T = e->T, L = c->num_layers, C = c->channels, NH = c->num_heads, V = c->vocab_size;
@@ -402,7 +444,7 @@ void engine_backward(Engine *e, float loss_scale) {
     DeviceActs *a = &e->a;
     size_t btc = (size_t)BT * C;
     // the classifier again, now writing d(loss_scale * mean loss)/d(logits) over the logits
-    fused_classifier_gpu(a->logits, a->losses, e->targets, loss_scale / (float)BT, BT, V, Vp, 1, s);
+    if (with_classifier) fused_classifier_gpu(a->logits, a->losses, e->targets, loss_scale / (float)BT, BT, V, Vp, 1, s);
     matmul_backward_gpu(&e->mm, a->dln, G(e, T_WTE, 0), NULL, a->logits, a->lnf, W(e, T_WTE, 0), BT, C, Vp, s);
     CUDA_CHECK(cudaMemsetAsync(a->dresidual, 0, btc * sizeof(floatX), s));
     layernorm_backward_gpu(a->dresidual, G(e, T_LNFW, 0), G(e, T_LNFB, 0), a->dln, a->residual3 + (L - 1) * btc,
@@ -438,6 +480,22 @@ void engine_backward(Engine *e, float loss_scale) {
                                a->ln1_mean + lo, a->ln1_rstd + lo, e->ln_scratch, BT, C, s);
     }
     encoder_backward_gpu(G(e, T_WTE, 0), G(e, T_WPE, 0), a->dresidual, e->inputs, B, T, C, s);
+}
+
+void engine_backward(Engine *e, float loss_scale) { backward_pass(e, loss_scale, 1); }
+
+// One pass over the logits for the loss and its gradient; the loss added on
+// the device; no host wait.
+void engine_train_micro_batch(Engine *e, const int *inputs, const int *targets, int B, int T, float loss_scale) {
+    forward_pass(e, inputs, targets, B, T, loss_scale / (float)(B * T));
+    loss_accumulate_gpu(e->loss_acc, e->a.losses, B * T, e->stream);
+    backward_pass(e, loss_scale, 0);
+}
+
+double engine_loss_sum(Engine *e) {
+    CUDA_CHECK(cudaMemcpyAsync(e->loss_acc_host, e->loss_acc, sizeof(double), cudaMemcpyDeviceToHost, e->stream));
+    CUDA_CHECK(cudaStreamSynchronize(e->stream));
+    return *e->loss_acc_host;
 }
 
 float engine_reduce_gradients(Engine *e) {

@@ -37,4 +37,23 @@ static inline void fused_classifier_gpu(floatX *logits, float *losses, const int
     fused_classifier_kernel<<<BT, 512, 0, s>>>(logits, losses, targets, dloss, V, Vp, write_grad);
     CUDA_CHECK_LAUNCH();
 }
+// *acc += (float)(mean of losses[0..BT)), summed in double in a fixed order
+// (one block): a micro-batch's loss added on the device, read once per step.
+__global__ void loss_accumulate_kernel(double *acc, const float *losses, int BT) {
+    __shared__ double part[256];
+    double s = 0.0;
+    for (int i = threadIdx.x; i < BT; i += blockDim.x) s += losses[i];
+    part[threadIdx.x] = s;
+    __syncthreads();
+    for (int w = blockDim.x / 2; w > 0; w >>= 1) {
+        if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) *acc += (double)(float)(part[0] / BT);
+}
+
+static inline void loss_accumulate_gpu(double *acc, const float *losses, int BT, cudaStream_t s) {
+    loss_accumulate_kernel<<<1, 256, 0, s>>>(acc, losses, BT);
+    CUDA_CHECK_LAUNCH();
+}
 #endif

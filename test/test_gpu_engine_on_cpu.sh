@@ -37,7 +37,8 @@ compare() {  # compare NAME REF RUN
 }
 for v in "omgd:" "full AdamW:--set omgd.mode=none" "lisa:--set omgd.mode=lisa" "omgd reset:--set omgd.state=reset" \
          "omgd after warmup:--set omgd.warmup_steps=4" "omgd_tensor:--set omgd.mode=omgd_tensor --set omgd.active_layers=3" \
-         "omgd, recomputing GELU and LayerNorm:--set train.recompute=2" "full AdamW, recomputing GELU:--set omgd.mode=none --set train.recompute=1"; do
+         "omgd, recomputing GELU and LayerNorm:--set train.recompute=2" "full AdamW, recomputing GELU:--set omgd.mode=none --set train.recompute=1" \
+         "omgd, 4 micro-batches a step (pinned input slots reused, the loss read once a step):--set train.total_batch_tokens=256"; do
     name=${v%%:*}; read -r -a extra <<<"${v#*:}"
     d="$SCRATCH/${name// /_}"
     ./train_gpt2 "${SMALL[@]}" "${extra[@]}" --set output.dir="$d.cpu" >"$d.cpu.out" 2>&1 || { not_ok "$name: CPU run" "$(tail -1 "$d.cpu.out")"; continue; }

@@ -123,6 +123,15 @@ static inline void fused_classifier_gpu(float *logits, float *losses, const int 
     });
 }
 
+// The micro-batch's mean loss added to *acc (in double, as the kernel).
+static inline void loss_accumulate_gpu(double *acc, const float *losses, int BT, cudaStream_t s) {
+    emu_launch(s, [=] {
+        double sum = 0.0;
+        for (int i = 0; i < BT; i++) sum += losses[i];
+        *acc += (double)(float)(sum / BT);
+    });
+}
+
 #define GRAD_NORM_BLOCKS 1
 static inline void sum_squares_gpu(float *out, float *, const float *g, long long n, cudaStream_t s) {
     emu_launch(s, [=] {
