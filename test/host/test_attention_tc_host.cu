@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifndef ENABLE_FP32
 #define WARP_MMA_ON_HOST
 #include "kernels/attention.cuh"
 #include "kernels/attention_tc.cuh"
@@ -29,7 +30,6 @@ extern "C" {
 #include "model/cpu_layers.h"
 }
 
-#ifndef ENABLE_FP32
 static int failures = 0;
 #define CHECK(cond, ...)                               \
     do {                                               \
