@@ -407,8 +407,12 @@ static void forward_pass(Engine *e, const int *inputs, const int *targets, int B
         residual_forward_gpu(residual2, residual, a->proj, (long long)btc, s);
         layernorm_forward_gpu(ln2, a->ln2_mean + lo, a->ln2_rstd + lo, residual2, W(e, T_LN2W, l), W(e, T_LN2B, l), BT,
                               C, s);
-        matmul_forward_gpu(&e->mm, fch, ln2, W(e, T_FCW, l), W(e, T_FCB, l), BT, C, 4 * C, s);
-        gelu_forward_gpu(fch_gelu, fch, 4LL * (long long)btc, s);
+        if (e->recompute == 0) {  // GELU in the matmul's epilogue (bf16), pre-GELU values kept in fch
+            matmul_forward_gelu_gpu(&e->mm, fch_gelu, fch, ln2, W(e, T_FCW, l), W(e, T_FCB, l), BT, C, 4 * C, s);
+        } else {  // the same GELU kernel as the backward pass's recomputation: the same values
+            matmul_forward_gpu(&e->mm, fch, ln2, W(e, T_FCW, l), W(e, T_FCB, l), BT, C, 4 * C, s);
+            gelu_forward_gpu(fch_gelu, fch, 4LL * (long long)btc, s);
+        }
         matmul_forward_gpu(&e->mm, a->proj, fch_gelu, W(e, T_FCPROJW, l), W(e, T_FCPROJB, l), BT, 4 * C, C, s);
         residual_forward_gpu(residual3, residual2, a->proj, (long long)btc, s);
     }
@@ -458,9 +462,9 @@ static void backward_pass(Engine *e, float loss_scale, int with_classifier) {
         // recomputed outputs are needed only as inputs of weight gradients: none for frozen blocks
         if (e->recompute >= 1 && G(e, T_FCPROJW, l)) gelu_forward_gpu(fch_gelu, fch, 4LL * (long long)btc, s);
         // residual3 = residual2 + fcproj: dresidual serves both
-        matmul_backward_gpu(&e->mm, a->dfch, G(e, T_FCPROJW, l), G(e, T_FCPROJB, l), a->dresidual, fch_gelu,
-                            W(e, T_FCPROJW, l), BT, 4 * C, C, s);
-        gelu_backward_gpu(a->dfch, fch, 4LL * (long long)btc, s);
+        // and through the GELU (its derivative in the matmul's epilogue, bf16)
+        matmul_backward_dgelu_gpu(&e->mm, a->dfch, G(e, T_FCPROJW, l), G(e, T_FCPROJB, l), a->dresidual, fch_gelu,
+                                  W(e, T_FCPROJW, l), fch, BT, 4 * C, C, s);
         if (e->recompute >= 2 && G(e, T_FCW, l))  // the same kernel as the forward pass: the same values
             layernorm_forward_gpu(ln2, a->ln2_mean + lo, a->ln2_rstd + lo, residual2, W(e, T_LN2W, l), W(e, T_LN2B, l),
                                   BT, C, s);

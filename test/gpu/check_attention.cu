@@ -146,6 +146,60 @@ static void check_matmul(MatmulContext *mc, int N, int IC, int OC, unsigned *see
     free(before); free(after);
 }
 
+// The GELU-fused matmuls (cuBLASLt's GELU_AUX_BIAS and DGELU epilogues in
+// the bf16 build, the separate kernels in fp32) against the CPU's matmul
+// then GELU, and dinp then GELU's derivative. Same tolerances as the plain
+// matmuls (cuBLASLt's GELU is the tanh form, as the CPU's).
+static void check_matmul_gelu(MatmulContext *mc, int N, int IC, int OC, unsigned *seed) {
+    float *inp = rand_floats((size_t)N * IC, 1.0f, seed), *w = rand_floats((size_t)OC * IC, 0.2f, seed);
+    float *bias = rand_floats(OC, 0.5f, seed), *dout = rand_floats((size_t)N * OC, 1.0f, seed);
+    round_to_floatX(inp, (size_t)N * IC);
+    round_to_floatX(w, (size_t)OC * IC);
+    round_to_floatX(bias, OC);
+    round_to_floatX(dout, (size_t)N * OC);
+    // forward: pre = inp W^T + b, out = gelu(pre)
+    float *pre = (float *)xmalloc((size_t)N * OC * sizeof(float), "ref"), *out = (float *)xmalloc((size_t)N * OC * sizeof(float), "ref");
+    matmul_forward(pre, inp, w, bias, N, IC, OC);
+    gelu_forward(out, pre, N * OC);
+    floatX *d_inp = to_device(inp, (size_t)N * IC), *d_w = to_device(w, (size_t)OC * IC), *d_bias = to_device(bias, OC);
+    floatX *d_out, *d_pre;
+    CUDA_CHECK(cudaMalloc(&d_out, (size_t)N * OC * sizeof(floatX)));
+    CUDA_CHECK(cudaMalloc(&d_pre, (size_t)N * OC * sizeof(floatX)));
+    CUDA_CHECK(cudaMemset(d_out, 0xff, (size_t)N * OC * sizeof(floatX)));
+    CUDA_CHECK(cudaMemset(d_pre, 0xff, (size_t)N * OC * sizeof(floatX)));
+    matmul_forward_gelu_gpu(mc, d_out, d_pre, d_inp, d_w, d_bias, N, IC, OC, 0);
+    char name[80];
+    snprintf(name, sizeof name, "matmul+gelu fwd %dx%dx%d: gelu", N, IC, OC);
+    compare(name, from_device(d_out, (size_t)N * OC), out, (size_t)N * OC, TOL);
+    snprintf(name, sizeof name, "matmul+gelu fwd %dx%dx%d: pre-gelu", N, IC, OC);
+    compare(name, from_device(d_pre, (size_t)N * OC), pre, (size_t)N * OC, TOL);
+    // backward of y = gelu(pre) V^T (V: IC2 = OC inputs, OC2 outputs): dpre = (dy V) * gelu'(pre)
+    int OC2 = IC;  // any width
+    float *v = rand_floats((size_t)OC2 * OC, 0.2f, seed), *dy = rand_floats((size_t)N * OC2, 1.0f, seed);
+    round_to_floatX(v, (size_t)OC2 * OC);
+    round_to_floatX(dy, (size_t)N * OC2);
+    float *pre_x = from_device(d_pre, (size_t)N * OC), *out_x = from_device(d_out, (size_t)N * OC);  // the device's, as inputs
+    float *dpre = (float *)xcalloc((size_t)N * OC, sizeof(float), "ref"), *dv = (float *)xcalloc((size_t)OC2 * OC, sizeof(float), "ref");
+    float *ones = (float *)xmalloc((size_t)N * sizeof(float), "ref");
+    for (int i = 0; i < N; i++) ones[i] = 1.0f;
+    matmul_backward(dpre, dv, NULL, dy, out_x, v, ones, N, OC, OC2);
+    gelu_backward(dpre, pre_x, N * OC);
+    floatX *d_v = to_device(v, (size_t)OC2 * OC), *d_dy = to_device(dy, (size_t)N * OC2), *d_dpre;
+    float *d_dv = to_device_f32(dv, (size_t)OC2 * OC);
+    CUDA_CHECK(cudaMemset(d_dv, 0, (size_t)OC2 * OC * sizeof(float)));
+    CUDA_CHECK(cudaMalloc(&d_dpre, (size_t)N * OC * sizeof(floatX)));
+    CUDA_CHECK(cudaMemset(d_dpre, 0xff, (size_t)N * OC * sizeof(floatX)));
+    matmul_backward_dgelu_gpu(mc, d_dpre, d_dv, NULL, d_dy, d_out, d_v, d_pre, N, OC, OC2, 0);
+    snprintf(name, sizeof name, "matmul bwd + dgelu %dx%dx%d: dpre", N, OC, OC2);
+    compare(name, from_device(d_dpre, (size_t)N * OC), dpre, (size_t)N * OC, TOL);
+    compare("matmul bwd + dgelu: dweight (fp32)", from_device_f32(d_dv, (size_t)OC2 * OC), dv, (size_t)OC2 * OC, 1e-5);
+    CUDA_CHECK(cudaFree(d_inp)); CUDA_CHECK(cudaFree(d_w)); CUDA_CHECK(cudaFree(d_bias)); CUDA_CHECK(cudaFree(d_out));
+    CUDA_CHECK(cudaFree(d_pre)); CUDA_CHECK(cudaFree(d_v)); CUDA_CHECK(cudaFree(d_dy)); CUDA_CHECK(cudaFree(d_dpre));
+    CUDA_CHECK(cudaFree(d_dv));
+    free(inp); free(w); free(bias); free(dout); free(pre); free(out); free(v); free(dy); free(pre_x); free(out_x);
+    free(dpre); free(dv); free(ones);
+}
+
 int main(void) {
     require_device("check_attention compares attention and matmuls with the CPU code and");
     unsigned seed = check_seed();
@@ -163,6 +217,8 @@ int main(void) {
     check_matmul(&mc, 67, 96, 200, &seed);
     check_matmul(&mc, 1000, 64, 256, &seed);
     check_matmul(&mc, 5, 40, 24, &seed);
+    check_matmul_gelu(&mc, 67, 96, 256, &seed);
+    check_matmul_gelu(&mc, 1000, 64, 256, &seed);
     matmul_context_free(&mc);
     time_attention(8, 1024, 12, 0);
     if (attention_tc_applies(64)) time_attention(8, 1024, 12, 1);

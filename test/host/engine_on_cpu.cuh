@@ -84,6 +84,23 @@ static inline void matmul_backward_gpu(MatmulContext *mc, float *dinp, float *dw
     });
 }
 
+// The GELU-fused matmuls (cuBLASLt epilogues on the GPU): the unfused CPU
+// layers, so the buffers each call gets are checked (pre-GELU into pre,
+// GELU into out; the derivative taken at pre).
+static inline void matmul_forward_gelu_gpu(MatmulContext *, float *out, float *pre, const float *inp, const float *w,
+                                           const float *bias, int N, int IC, int OC, cudaStream_t s) {
+    emu_launch(s, [=] {
+        matmul_forward(pre, inp, w, bias, N, IC, OC);
+        gelu_forward(out, pre, N * OC);
+    });
+}
+static inline void matmul_backward_dgelu_gpu(MatmulContext *mc, float *dpre, float *dw, float *db, const float *dout,
+                                             const float *inp, const float *w, const float *pre, int N, int IC, int OC,
+                                             cudaStream_t s) {
+    matmul_backward_gpu(mc, dpre, dw, db, dout, inp, w, N, IC, OC, s);
+    gelu_backward_gpu(dpre, pre, (long long)N * IC, s);
+}
+
 static inline int attention_head_size_supported(int hs) { return hs > 0; }
 static inline size_t attention_backward_scratch_floats(size_t B, size_t T, size_t C, size_t NH) { return B * NH * T; }
 // The CPU attention keeps the softmax matrix; the engine keeps only lse:
