@@ -33,6 +33,11 @@
 #include "kernels/common.cuh"
 
 #define ATTN_TILE 64
+// A staged row: HS floats and one float4 of padding, so that consecutive
+// rows start 4 banks apart: the dk/dv kernels' threads read consecutive
+// rows at once on the diagonal tile, which without the padding all fall in
+// the same 4 banks (an 8-way conflict for 16-byte loads).
+#define ATTN_ROW4(HS) ((HS) / 4 + 1)
 
 // Full unrolling keeps the row vectors in registers; host compilers (the
 // CPU test of these functions) do not know the pragma.
@@ -77,22 +82,41 @@ ATTN_UNROLL
     }
 }
 
+// 8 consecutive elements (16-byte aligned) as floats: one 16-byte load in
+// bf16, two in fp32.
+__host__ __device__ __forceinline__ void load8(float4 *dst, const float *src) {
+    dst[0] = ((const float4 *)src)[0];
+    dst[1] = ((const float4 *)src)[1];
+}
+__host__ __device__ __forceinline__ void load8(float4 *dst, const __nv_bfloat16 *src) {
+    uint4 v = *(const uint4 *)src;
+    uint32_t w[4] = {v.x, v.y, v.z, v.w};
+    float f[8];
+ATTN_UNROLL
+    for (int i = 0; i < 4; i++) {
+        f[2 * i] = __bfloat162float(__ushort_as_bfloat16((unsigned short)(w[i] & 0xffffu)));
+        f[2 * i + 1] = __bfloat162float(__ushort_as_bfloat16((unsigned short)(w[i] >> 16)));
+    }
+    dst[0] = make_float4(f[0], f[1], f[2], f[3]);
+    dst[1] = make_float4(f[4], f[5], f[6], f[7]);
+}
+
 // Stages rows r0..r0+ATTN_TILE-1 (zeros past T) of two head vectors into
-// shared memory: a's rows are stride_a apart, b's stride_b; thread tid of
-// nthreads takes every nthreads-th element.
+// shared memory: a's rows are stride_a apart, b's stride_b (rows and head
+// offsets 16-byte aligned: HS and C are multiples of 8); thread tid of
+// nthreads takes every nthreads-th chunk of 8 elements.
 template <int HS>
-__host__ __device__ __forceinline__ void stage_tile(float4 (*a)[HS / 4], float4 (*b)[HS / 4], const floatX *src_a,
-                                                    long long stride_a, const floatX *src_b, long long stride_b,
-                                                    int r0, int T, int tid, int nthreads) {
-    for (int e = tid; e < ATTN_TILE * HS; e += nthreads) {
-        int r = e / HS, c = e % HS, row = r0 + r;
-        float x = 0.0f, y = 0.0f;
+__host__ __device__ __forceinline__ void stage_tile(float4 (*a)[ATTN_ROW4(HS)], float4 (*b)[ATTN_ROW4(HS)],
+                                                    const floatX *src_a, long long stride_a, const floatX *src_b,
+                                                    long long stride_b, int r0, int T, int tid, int nthreads) {
+    for (int e = tid; e < ATTN_TILE * HS / 8; e += nthreads) {
+        int r = e / (HS / 8), c4 = (e % (HS / 8)) * 2, row = r0 + r;
         if (row < T) {
-            x = attn_to_float(src_a[row * stride_a + c]);
-            y = attn_to_float(src_b[row * stride_b + c]);
+            load8(&a[r][c4], src_a + row * stride_a + 4 * c4);
+            load8(&b[r][c4], src_b + row * stride_b + 4 * c4);
+        } else {
+            a[r][c4] = a[r][c4 + 1] = b[r][c4] = b[r][c4 + 1] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         }
-        ((float *)a[r])[c] = x;
-        ((float *)b[r])[c] = y;
     }
 }
 
@@ -124,8 +148,8 @@ ATTN_UNROLL
 }
 
 template <int HS>
-__host__ __device__ __forceinline__ void attn_fwd_tile(AttnFwdRow<HS> &r, const float4 (*Ks)[HS / 4],
-                                                       const float4 (*Vs)[HS / 4], int k0, float scale) {
+__host__ __device__ __forceinline__ void attn_fwd_tile(AttnFwdRow<HS> &r, const float4 (*Ks)[ATTN_ROW4(HS)],
+                                                       const float4 (*Vs)[ATTN_ROW4(HS)], int k0, float scale) {
     int n = r.valid ? min(ATTN_TILE, r.t - k0 + 1) : 0;  // causal: keys up to t
     for (int j = 0; j < n; j++) {
         float s = dot_shared<HS>(r.q, Ks[j]) * scale;
@@ -156,7 +180,7 @@ ATTN_UNROLL
 template <int HS>
 __global__ void __launch_bounds__(ATTN_TILE) attention_forward_kernel(floatX *out, float *lse, const floatX *qkv, int T,
                                                                        int C, int NH, float scale) {
-    __shared__ float4 Ks[ATTN_TILE][HS / 4], Vs[ATTN_TILE][HS / 4];
+    __shared__ float4 Ks[ATTN_TILE][ATTN_ROW4(HS)], Vs[ATTN_TILE][ATTN_ROW4(HS)];
     int bh = blockIdx.y, b = bh / NH, h = bh % NH;
     int q0 = (gridDim.x - 1 - blockIdx.x) * ATTN_TILE;  // the longest rows first
     long long C3 = 3LL * C;
@@ -229,8 +253,8 @@ __host__ __device__ __forceinline__ void stage_lse_d(float *Ls, float *Ds, const
 }
 
 template <int HS, int WHICH>
-__host__ __device__ __forceinline__ void attn_kv_tile(AttnKeyRow<HS> &r, const float4 (*Qs)[HS / 4],
-                                                      const float4 (*dOs)[HS / 4], const float *Ls, const float *Ds,
+__host__ __device__ __forceinline__ void attn_kv_tile(AttnKeyRow<HS> &r, const float4 (*Qs)[ATTN_ROW4(HS)],
+                                                      const float4 (*dOs)[ATTN_ROW4(HS)], const float *Ls, const float *Ds,
                                                       int i0, int T, float scale) {
     if (!r.valid) return;
     int first = max(0, r.j - i0), n = min(ATTN_TILE, T - i0);  // causal: queries from j on
@@ -258,7 +282,7 @@ __global__ void __launch_bounds__(ATTN_TILE) attention_backward_kv_kernel(floatX
                                                                           const floatX *qkv, const float *lse,
                                                                           const float *D, int T, int C, int NH,
                                                                           float scale) {
-    __shared__ float4 Qs[ATTN_TILE][HS / 4], dOs[ATTN_TILE][HS / 4];
+    __shared__ float4 Qs[ATTN_TILE][ATTN_ROW4(HS)], dOs[ATTN_TILE][ATTN_ROW4(HS)];
     __shared__ float Ls[ATTN_TILE], Ds[ATTN_TILE];
     int bh = blockIdx.y, b = bh / NH, h = bh % NH;
     int k0 = blockIdx.x * ATTN_TILE;  // the first key tiles see the most queries: they start first
@@ -306,8 +330,8 @@ ATTN_UNROLL
 }
 
 template <int HS>
-__host__ __device__ __forceinline__ void attn_q_tile(AttnQueryRow<HS> &r, const float4 (*Ks)[HS / 4],
-                                                     const float4 (*Vs)[HS / 4], int k0, float scale) {
+__host__ __device__ __forceinline__ void attn_q_tile(AttnQueryRow<HS> &r, const float4 (*Ks)[ATTN_ROW4(HS)],
+                                                     const float4 (*Vs)[ATTN_ROW4(HS)], int k0, float scale) {
     int n = r.valid ? min(ATTN_TILE, r.t - k0 + 1) : 0;
     for (int j = 0; j < n; j++) {
         float p = expf(dot_shared<HS>(r.q, Ks[j]) * scale - r.L);
@@ -321,7 +345,7 @@ __global__ void __launch_bounds__(ATTN_TILE) attention_backward_q_kernel(floatX 
                                                                          const floatX *qkv, const float *lse,
                                                                          const float *D, int T, int C, int NH,
                                                                          float scale) {
-    __shared__ float4 Ks[ATTN_TILE][HS / 4], Vs[ATTN_TILE][HS / 4];
+    __shared__ float4 Ks[ATTN_TILE][ATTN_ROW4(HS)], Vs[ATTN_TILE][ATTN_ROW4(HS)];
     int bh = blockIdx.y, b = bh / NH, h = bh % NH;
     int q0 = (gridDim.x - 1 - blockIdx.x) * ATTN_TILE;
     int t = q0 + threadIdx.x;
