@@ -33,8 +33,10 @@
 // threadIdx/blockIdx and __shared__ arrays; test/host/test_attention_tc_host.cu
 // runs the same functions for every thread of every block on the CPU.
 //
-// Not yet: cp.async double buffering of the tiles (each tile is loaded,
-// then used); Hopper's wgmma (a warpgroup-wide product from shared memory)
+// The forward pass double-buffers its key tiles with cp.async (the next
+// tile is copied while this one is used). Not yet: the same in the
+// backward pass (its shared memory is at 36.5 KiB; two buffers of Q and dO
+// need the dynamic opt-in above 48 KiB); Hopper's wgmma (a warpgroup-wide product from shared memory)
 // would replace the mma_bf16_16816 loops of one block function, keeping the
 // softmax and the staging.
 #ifndef KERNELS_ATTENTION_TC_CUH
@@ -79,6 +81,17 @@ __host__ __device__ __forceinline__ void tc_stage_rows(tc_bf16 *dst, const tc_bf
         uint4 v = make_uint4(0u, 0u, 0u, 0u);
         if (r0 + r < T) v = *(const uint4 *)(src + (long long)(r0 + r) * stride + c);
         *(uint4 *)(dst + r * TC_STRIDE + c) = v;
+    }
+}
+
+// The same with cp.async (the forward pass's double buffering): the copies
+// land at a later cp_async_wait; the caller commits the group.
+__host__ __device__ __forceinline__ void tc_stage_rows_async(tc_bf16 *dst, const tc_bf16 *src, long long stride,
+                                                             int r0, int T, int tid) {
+    for (int e = tid; e < TC_TILE * (TC_HS / 8); e += TC_THREADS) {
+        int r = e / (TC_HS / 8), c = (e % (TC_HS / 8)) * 8;
+        bool valid = r0 + r < T;
+        cp_async_16(dst + r * TC_STRIDE + c, src + (long long)(valid ? r0 + r : 0) * stride + c, valid);
     }
 }
 
@@ -135,7 +148,10 @@ TC_UNROLL
         for (int i = 0; i < 4; i++) acc[j][i] = 0.0f;
 }
 
-// ---- forward: block (q_tile, bh); shared Qs, Ks, Vs: 64 x TC_STRIDE each
+// ---- forward: block (q_tile, bh); shared Qs (64 x TC_STRIDE), Ks and Vs
+// (two buffers of 64 x TC_STRIDE each: the next key tile is copied with
+// cp.async while this one is used)
+#define TC_BUF (TC_TILE * TC_STRIDE)
 __host__ __device__ __forceinline__ void attn_tc_forward_block(tc_bf16 *out, float *lse, const tc_bf16 *qkv, int T,
                                                                int C, int NH, float scale, int q_tile, int bh, int tid,
                                                                tc_bf16 *Qs, tc_bf16 *Ks, tc_bf16 *Vs) {
@@ -143,7 +159,12 @@ __host__ __device__ __forceinline__ void attn_tc_forward_block(tc_bf16 *out, flo
     long long C3 = 3LL * C;
     const tc_bf16 *base = qkv + (long long)b * T * C3 + (long long)h * TC_HS;
     int q0 = q_tile * TC_TILE;
-    tc_stage_rows(Qs, base, C3, q0, T, tid);
+    tc_stage_rows_async(Qs, base, C3, q0, T, tid);  // a group: Q
+    cp_async_commit();
+    tc_stage_rows_async(Ks, base + C, C3, 0, T, tid);  // a group: key tile 0
+    tc_stage_rows_async(Vs, base + 2 * C, C3, 0, T, tid);
+    cp_async_commit();
+    cp_async_wait<1>();  // Q has landed
     block_barrier();
     uint32_t qf[4][4];
     tc_load_a_rows(qf, Qs, warp * 16, lane);
@@ -152,13 +173,20 @@ __host__ __device__ __forceinline__ void attn_tc_forward_block(tc_bf16 *out, flo
     int row[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};  // this lane's two rows (c0,c1 and c2,c3)
     float sl2 = scale * TC_LOG2E;
     for (int k0 = 0; k0 <= q0; k0 += TC_TILE) {  // up to the diagonal tile (k0 == q0)
-        block_barrier();                          // the previous tile is no longer read
-        tc_stage_rows(Ks, base + C, C3, k0, T, tid);
-        tc_stage_rows(Vs, base + 2 * C, C3, k0, T, tid);
-        block_barrier();
+        int buf = (k0 / TC_TILE) & 1;
+        tc_bf16 *Kt = Ks + buf * TC_BUF, *Vt = Vs + buf * TC_BUF;
+        if (k0 + TC_TILE <= q0) {  // the next tile into the other buffer (free: the barrier at this loop's end)
+            tc_stage_rows_async(Ks + (buf ^ 1) * TC_BUF, base + C, C3, k0 + TC_TILE, T, tid);
+            tc_stage_rows_async(Vs + (buf ^ 1) * TC_BUF, base + 2 * C, C3, k0 + TC_TILE, T, tid);
+            cp_async_commit();
+            cp_async_wait<1>();  // this tile's group has landed, the next one may still fly
+        } else {
+            cp_async_wait<0>();
+        }
+        block_barrier();  // every thread's copies of this tile are visible
         float s[8][4];
         tc_zero(s);
-        tc_mma_abt(s, qf, Ks, lane);  // S = Q K^T
+        tc_mma_abt(s, qf, Kt, lane);  // S = Q K^T
         float mx[2] = {-INFINITY, -INFINITY};
 TC_UNROLL
         for (int j = 0; j < 8; j++)
@@ -189,7 +217,8 @@ TC_UNROLL
             }
 TC_UNROLL
         for (int r = 0; r < 2; r++) l[r] = l[r] * corr[r] + quad_sum(rs[r]);
-        tc_mma_pb(o, s, Vs, lane);  // O += P V
+        tc_mma_pb(o, s, Vt, lane);  // O += P V
+        block_barrier();            // this tile's buffers are no longer read
     }
 TC_UNROLL
     for (int r = 0; r < 2; r++) {
@@ -314,10 +343,10 @@ __host__ __device__ __forceinline__ void attn_tc_dq_convert(tc_bf16 *dqkv, const
 }
 
 #ifndef ENABLE_FP32
-__global__ void __launch_bounds__(TC_THREADS) attention_tc_forward_kernel(tc_bf16 *out, float *lse,
+__global__ void __launch_bounds__(TC_THREADS, 2) attention_tc_forward_kernel(tc_bf16 *out, float *lse,
                                                                           const tc_bf16 *qkv, int T, int C, int NH,
                                                                           float scale) {
-    __shared__ __align__(16) tc_bf16 Qs[TC_TILE * TC_STRIDE], Ks[TC_TILE * TC_STRIDE], Vs[TC_TILE * TC_STRIDE];
+    __shared__ __align__(16) tc_bf16 Qs[TC_BUF], Ks[2 * TC_BUF], Vs[2 * TC_BUF];
     int q_tile = gridDim.x - 1 - blockIdx.x;  // the longest rows first
     attn_tc_forward_block(out, lse, qkv, T, C, NH, scale, q_tile, blockIdx.y, threadIdx.x, Qs, Ks, Vs);
 }

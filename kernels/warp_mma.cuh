@@ -53,6 +53,30 @@ __device__ __forceinline__ void mma_bf16_16816(float d[4], const uint32_t a[4], 
 #endif
 }
 __device__ __forceinline__ float lane_shfl_xor(float v, int mask) { return __shfl_xor_sync(0xffffffffu, v, mask); }
+// 16 bytes from global to shared memory, asynchronously (cp.async, sm_80);
+// zeros instead when !valid. Visible to this thread after cp_async_wait,
+// to the block after a barrier that follows it.
+__device__ __forceinline__ void cp_async_16(void *smem, const void *gmem, bool valid) {
+#if __CUDA_ARCH__ >= 800
+    unsigned dst = (unsigned)__cvta_generic_to_shared(smem);
+    int n = valid ? 16 : 0;
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(n) : "memory");
+#else
+    __trap();
+#endif
+}
+__device__ __forceinline__ void cp_async_commit(void) {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+// Waits until at most `pending` of this thread's committed groups are in flight.
+template <int pending>
+__device__ __forceinline__ void cp_async_wait(void) {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(pending) : "memory");
+#endif
+}
 __device__ __forceinline__ void block_barrier(void) { __syncthreads(); }
 __device__ __forceinline__ void atomic_add_f32(float *p, float v) { atomicAdd(p, v); }
 #elif defined(WARP_MMA_ON_HOST)
@@ -62,6 +86,13 @@ void mma_bf16_16816(float d[4], const uint32_t a[4], const uint32_t b[2]);
 float lane_shfl_xor(float v, int mask);
 void block_barrier(void);
 static inline void atomic_add_f32(float *p, float v) { *p += v; }  // fibers never interleave within a call
+// cp.async's twins: a copy happens as late as the program allows (at the
+// wait that covers its group), so a read before that wait sees old data.
+void cp_async_16(void *smem, const void *gmem, bool valid);
+void cp_async_commit(void);
+void host_cp_async_wait(int pending);
+template <int pending>
+static inline void cp_async_wait(void) { host_cp_async_wait(pending); }
 #else
 // The host pass of a CUDA build: these are device-only (the kernels never
 // run on the host outside the CPU tests).
@@ -69,6 +100,10 @@ static inline void mma_bf16_16816(float *, const uint32_t *, const uint32_t *) {
 static inline float lane_shfl_xor(float, int) { abort(); }
 static inline void block_barrier(void) { abort(); }
 static inline void atomic_add_f32(float *, float) { abort(); }
+static inline void cp_async_16(void *, const void *, bool) { abort(); }
+static inline void cp_async_commit(void) { abort(); }
+template <int pending>
+static inline void cp_async_wait(void) { abort(); }
 #endif
 
 // Max and sum over the 4 lanes of a quad (the lanes that share g: one row

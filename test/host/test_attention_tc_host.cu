@@ -148,7 +148,7 @@ static void check_shape(int B, int T, int NH, unsigned *seed) {
     for (size_t i = 0; i < nqkv; i++) x_dqkv[i] = __float2bfloat16_rn(NAN);
     for (size_t i = 0; i < nrow; i++) lse[i] = NAN;
 
-    alignas(16) static tc_bf16 s0[TC_TILE * TC_STRIDE], s1[TC_TILE * TC_STRIDE], s2[TC_TILE * TC_STRIDE],
+    alignas(16) static tc_bf16 s0[TC_TILE * TC_STRIDE], s1[2 * TC_TILE * TC_STRIDE], s2[2 * TC_TILE * TC_STRIDE],
         s3[TC_TILE * TC_STRIDE];
     static float Ls[TC_TILE], Ds[TC_TILE];
     float sc = 1.0f / sqrtf((float)TC_HS);

@@ -22,6 +22,7 @@
 #include <ucontext.h>
 
 #include <functional>
+#include <vector>
 
 #include "kernels/warp_mma.cuh"
 
@@ -40,6 +41,14 @@ static HostSlot host_slots[2][HOST_MAX_THREADS];  // by the parity of the meetin
 static float host_mma_d[2][HOST_MAX_THREADS][4];
 static long long host_mma_done[2][HOST_MAX_THREADS / 32];  // meeting number whose D a warp's lane 0 computed
 static std::function<void(int)> host_body;
+// cp.async: per thread, its committed groups (oldest first) and the open one
+struct HostCopy {
+    void *dst;
+    const void *src;
+    bool valid;
+};
+static std::vector<std::vector<HostCopy>> host_cp_groups[HOST_MAX_THREADS];
+static std::vector<HostCopy> host_cp_open[HOST_MAX_THREADS];
 
 // Switches to the next fiber; returns when every fiber has reached this point.
 static void host_meet(void) {
@@ -75,11 +84,16 @@ static void host_block_run(int nthreads, std::function<void(int)> body) {
     for (int w = 0; w < nthreads / 32; w++) host_mma_done[0][w] = host_mma_done[1][w] = -1;
     host_cur = 0;
     if (swapcontext(&host_main, &host_fiber[0]) != 0) fail("host fibers: swapcontext failed");
+    for (int t = 0; t < nthreads; t++)
+        if (!host_cp_groups[t].empty() || !host_cp_open[t].empty())
+            fail("host fibers: thread %d ended with cp.async copies not waited for", t);
     for (int t = 1; t < nthreads; t++)
         if (host_meets[t] != host_meets[0])
             fail("host fibers: thread %d met the block %lld times, thread 0 %lld times (divergent barriers or mma)", t,
                  host_meets[t], host_meets[0]);
 }
+
+static int host_cp_cur(void) { return host_cur; }
 
 static float host_bf16_lo(uint32_t r) { return __bfloat162float(__ushort_as_bfloat16((unsigned short)(r & 0xffffu))); }
 static float host_bf16_hi(uint32_t r) { return __bfloat162float(__ushort_as_bfloat16((unsigned short)(r >> 16))); }
@@ -116,6 +130,23 @@ static void host_mma_m16n8k16(const uint32_t a[32][4], const uint32_t b[32][2], 
 // nvcc's device pass has the device ones)
 #ifndef __CUDA_ARCH__
 void block_barrier(void) { host_meet(); }
+
+void cp_async_16(void *smem, const void *gmem, bool valid) { host_cp_open[host_cp_cur()].push_back({smem, gmem, valid}); }
+void cp_async_commit(void) {
+    int me = host_cp_cur();
+    host_cp_groups[me].push_back(host_cp_open[me]);
+    host_cp_open[me].clear();
+}
+void host_cp_async_wait(int pending) {
+    std::vector<std::vector<HostCopy>> &g = host_cp_groups[host_cp_cur()];
+    while ((int)g.size() > pending) {
+        for (const HostCopy &c : g.front()) {
+            if (c.valid) memcpy(c.dst, c.src, 16);
+            else memset(c.dst, 0, 16);
+        }
+        g.erase(g.begin());
+    }
+}
 
 float lane_shfl_xor(float v, int mask) {
     int me = host_cur, p = (int)(host_meets[me] & 1);
