@@ -26,7 +26,11 @@
 --tiny: a 2-block model at T 32 (the check's dry run on a CPU, where the
 binary is the engine's CPU build; the figures mean nothing there).
 
-  scripts/bench_gpu.py [--batch 16] [--steps 30] [--confirm] [--quick] [--tiny] [--llmc BINARY]
+--batch max: the largest power of two up to 64 whose full-AdamW run fits,
+by the trainer's memory plan (train.plan_only); every mode and llm.c run
+at that batch.
+
+  scripts/bench_gpu.py [--batch 16|max] [--steps 30] [--confirm] [--quick] [--tiny] [--llmc BINARY]
 """
 import argparse
 import json
@@ -89,6 +93,18 @@ def largest_depth(binary, tmp, mode, state, recompute):
     return lo, why[0][:160] if why else ""
 
 
+def largest_batch(binary, tmp, tiny, cap=64):
+    """The largest power of two up to cap whose full AdamW run at the
+    benchmark's shape fits, by the memory plan (None: not even 1)."""
+    b = cap
+    while b >= 1:
+        d = os.path.join(tmp, f"plan_batch_{b}")
+        if train(binary, d, base_124m(b, 3, tiny) + ["omgd.mode=none", "train.plan_only=true"]).returncode == 0:
+            return b
+        b //= 2
+    return None
+
+
 def run_llmc(a, tmp, T, ours):
     """llm.c's trainer at our shape and batch on our data (its shard format is
     ours); prints its row and our tokens/s over its. Returns 0 or 1."""
@@ -123,18 +139,25 @@ def run_llmc(a, tmp, T, ours):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default="./train_gpt2cu")
-    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--batch", default="16", help="micro-batch rows, or max (the largest that fits, up to 64)")
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--confirm", action="store_true")
     ap.add_argument("--quick", action="store_true", help="only the 124M table (and llm.c)")
     ap.add_argument("--tiny", action="store_true", help="a tiny model (dry run on a CPU)")
     ap.add_argument("--llmc", help="llm.c's train_gpt2cu binary, run at the same shape")
     a = ap.parse_args()
-    if a.tiny:
-        a.batch, a.steps = 2, 4
     L, C, NH, T = shape(a.tiny)
     name = device_name()
     tmp = tempfile.mkdtemp(prefix="bench_gpu.")
+    if a.batch == "max":
+        a.batch = largest_batch(a.binary, tmp, a.tiny, cap=2 if a.tiny else 64)
+        if a.batch is None:
+            print("no batch fits (train.plan_only refused batch 1)")
+            return 1
+    else:
+        a.batch = int(a.batch)
+    if a.tiny:
+        a.batch, a.steps = min(a.batch, 2), 4
     print(f"device: {name}")
     print(f"GPT-2 {'124M' if not a.tiny else 'tiny (dry run)'}, bf16, B {a.batch} x T {T}, {a.steps} steps (median after the first)")
     print(f"{'mode':<6} {'tokens/s':>10} {'ms/step':>9} {'MFU':>7} {'peak MiB':>9} {'grads+master+moments MiB':>25} {'vs none':>8}")

@@ -22,8 +22,9 @@
 #               the copies; copies without their wait on the update) must
 #   7 sanitize  memcheck and racecheck on the project's kernels only
 #               (--kernel-name kns=_kernel: every kernel of ours ends so)
-#   8 bench     GPT-2 124M, T 1024, bf16: full AdamW, LISA, OMGD 3/12 (tokens/s,
-#               MFU, peak memory) and llm.c's train_gpt2.cu at the same shape
+#   8 bench     GPT-2 124M, T 1024, bf16, the largest batch that fits (up to
+#               64): full AdamW, LISA, OMGD 3/12 (tokens/s, MFU, peak memory)
+#               and llm.c's train_gpt2.cu at the same shape and batch
 # Last, one table (also $GPU_CHECK_LOGS/table.txt); full logs in GPU_CHECK_LOGS
 # (default $OUT/gpu_check when OUT is set, else /tmp/gpu_check).
 #
@@ -203,8 +204,8 @@ stage_bench() {
     local llmc=()
     if [ -x "$LLMC_BIN" ]; then llmc=(--llmc "$LLMC_BIN")
     else note "llm.c: not built ($(tail -1 "$GPU_CHECK_LOGS/llmc_build.log" 2>/dev/null || echo "no source in $LLMC_DIR"))"; fi
-    local args=(--binary "$BIN_BF16" --quick --steps 12 --batch 16)
-    [ "$GPU_CHECK_DRY_RUN" = 1 ] && args=(--binary "$BIN_BF16" --quick --tiny)
+    local args=(--binary "$BIN_BF16" --quick --steps 12 --batch max)
+    [ "$GPU_CHECK_DRY_RUN" = 1 ] && args=(--binary "$BIN_BF16" --quick --tiny --batch max)
     if python3 scripts/bench_gpu.py "${args[@]}" "${llmc[@]}" >"$GPU_CHECK_LOGS/bench.txt" 2>&1; then
         cat "$GPU_CHECK_LOGS/bench.txt"
         grep -E '^(none|lisa|omgd|llm\.c) ' "$GPU_CHECK_LOGS/bench.txt" | awk '$2 != "vs" {print $1 " " $2 " tok/s"}' | tr '\n' ';' | sed 's/;$//' >>"$NOTE"
