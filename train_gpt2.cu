@@ -399,14 +399,14 @@ static void forward_pass(Engine *e, const int *inputs, const int *targets, int B
         floatX *residual3 = a->residual3 + l * btc;
         floatX *fch = a->fch + 4 * l * btc, *fch_gelu = e->recompute >= 1 ? a->fch_gelu : a->fch_gelu + 4 * l * btc;
         size_t lo = (size_t)l * BT;
-        layernorm_forward_gpu(ln1, a->ln1_mean + lo, a->ln1_rstd + lo, residual, W(e, T_LN1W, l), W(e, T_LN1B, l), BT,
-                              C, s);
+        if (l == 0)  // later blocks' ln1 comes with the previous block's residual add
+            layernorm_forward_gpu(ln1, a->ln1_mean + lo, a->ln1_rstd + lo, residual, W(e, T_LN1W, l), W(e, T_LN1B, l),
+                                  BT, C, s);
         matmul_forward_gpu(&e->mm, qkv, ln1, W(e, T_QKVW, l), W(e, T_QKVB, l), BT, C, 3 * C, s);
         attention_forward_gpu(atty, a->lse + lo * NH, qkv, B, T, C, NH, s);
         matmul_forward_gpu(&e->mm, a->proj, atty, W(e, T_ATTPROJW, l), W(e, T_ATTPROJB, l), BT, C, C, s);
-        residual_forward_gpu(residual2, residual, a->proj, (long long)btc, s);
-        layernorm_forward_gpu(ln2, a->ln2_mean + lo, a->ln2_rstd + lo, residual2, W(e, T_LN2W, l), W(e, T_LN2B, l), BT,
-                              C, s);
+        residual_layernorm_forward_gpu(residual2, ln2, a->ln2_mean + lo, a->ln2_rstd + lo, residual, a->proj,
+                                       W(e, T_LN2W, l), W(e, T_LN2B, l), BT, C, s);
         if (e->recompute == 0) {  // GELU in the matmul's epilogue (bf16), pre-GELU values kept in fch
             matmul_forward_gelu_gpu(&e->mm, fch_gelu, fch, ln2, W(e, T_FCW, l), W(e, T_FCB, l), BT, C, 4 * C, s);
         } else {  // the same GELU kernel as the backward pass's recomputation: the same values
@@ -414,10 +414,15 @@ static void forward_pass(Engine *e, const int *inputs, const int *targets, int B
             gelu_forward_gpu(fch_gelu, fch, 4LL * (long long)btc, s);
         }
         matmul_forward_gpu(&e->mm, a->proj, fch_gelu, W(e, T_FCPROJW, l), W(e, T_FCPROJB, l), BT, 4 * C, C, s);
-        residual_forward_gpu(residual3, residual2, a->proj, (long long)btc, s);
+        // residual3, and the LayerNorm that reads it: the next block's ln1, or after the last block lnf
+        if (l + 1 < L)
+            residual_layernorm_forward_gpu(residual3, recomputed_ln(e, a->ln1, l + 1, btc), a->ln1_mean + lo + BT,
+                                           a->ln1_rstd + lo + BT, residual2, a->proj, W(e, T_LN1W, l + 1),
+                                           W(e, T_LN1B, l + 1), BT, C, s);
+        else
+            residual_layernorm_forward_gpu(residual3, a->lnf, a->lnf_mean, a->lnf_rstd, residual2, a->proj,
+                                           W(e, T_LNFW, 0), W(e, T_LNFB, 0), BT, C, s);
     }
-    layernorm_forward_gpu(a->lnf, a->lnf_mean, a->lnf_rstd, a->residual3 + (L - 1) * btc, W(e, T_LNFW, 0),
-                          W(e, T_LNFB, 0), BT, C, s);
     matmul_forward_gpu(&e->mm, a->logits, a->lnf, W(e, T_WTE, 0), NULL, BT, C, Vp, s);  // LM head tied to wte
     if (!targets) return;
     fused_classifier_gpu(a->logits, a->losses, e->targets, dloss >= 0.0f ? dloss : 0.0f, BT, V, Vp, dloss >= 0.0f, s);

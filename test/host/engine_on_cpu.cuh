@@ -43,6 +43,14 @@ static inline void layernorm_forward_gpu(float *out, float *mean, float *rstd, c
                                          const float *b, int N, int C, cudaStream_t s) {
     emu_launch(s, [=] { layernorm_forward(out, mean, rstd, inp, w, b, N, C); });
 }
+static inline void residual_layernorm_forward_gpu(float *resid, float *out, float *mean, float *rstd, const float *a,
+                                                  const float *b, const float *w, const float *bias, int N, int C,
+                                                  cudaStream_t s) {
+    emu_launch(s, [=] {
+        residual_forward(resid, a, b, N * C);
+        layernorm_forward(out, mean, rstd, resid, w, bias, N, C);
+    });
+}
 static inline void layernorm_backward_gpu(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                                           const float *w, const float *mean, const float *rstd, float *, int N, int C,
                                           cudaStream_t s) {
