@@ -191,6 +191,7 @@ stage_sanitize() {
             fail_note "$tool $name: $(grep -m1 -E 'Invalid|hazard|ERROR|rror' "$GPU_CHECK_LOGS/${tool}_$name.log" | tr -s ' ' | cut -c1-100)"
         fi
     }
+    export CHECK_NO_TIMING=1  # check_attention's timings: slow under the sanitizer, and meaningless
     local checks=($KERNEL_CHECKS)  # the bf16 builds (GPU): check_kernels, check_attention
     san memcheck kernels "${checks[0]}"
     san memcheck attention "${checks[$((${#checks[@]} / 2))]}"
