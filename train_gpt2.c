@@ -37,6 +37,7 @@
 #include "data/tokenizer.h"
 #include "model/engine.h"
 #include "model/gpt2.h"
+#include "model/mfu.h"
 #include "model/model_file.h"
 #include "model/sampler.h"
 #include "omgd/adamw.h"
@@ -622,9 +623,19 @@ int main(int argc, char **argv) {
         config_write_json(&cfg, path);
         run_log_open(&log, cfg.output.dir, start >= 0 ? (int)start : -1, history != NULL);
     }
+    // MFU (GPU engine): the device's dense bf16 peak, named in the start event
+    char peak_what[320], peak_json[480] = "", peak_s[32];
+    double peak_flops = engine_peak_flops(engine, peak_what, sizeof peak_what);
+    if (peak_what[0]) {
+        char what_json[360];
+        json_escape(what_json, sizeof what_json, peak_what);
+        json_number(peak_s, sizeof peak_s, peak_flops > 0 ? peak_flops : NAN);
+        snprintf(peak_json, sizeof peak_json, ",\"peak_flops\":%s,\"peak\":%s", peak_s, what_json);
+        printf("MFU: over the peak of %s\n", peak_what);
+    }
     run_log_write(&log, "\"type\":\"event\",\"event\":\"%s\",\"step\":%d,\"num_params\":%zu,\"tokens_per_step\":%lld,"
-                  "\"world_size\":%d,\"comm\":\"%s\"",
-                  start >= 0 ? "resume" : "start", first_step, n, tokens_per_step, comm.size, comm_backend());
+                  "\"world_size\":%d,\"comm\":\"%s\"%s",
+                  start >= 0 ? "resume" : "start", first_step, n, tokens_per_step, comm.size, comm_backend(), peak_json);
     if (history)
         run_log_write(&log, "\"type\":\"event\",\"event\":\"branch\",\"step\":%d,\"moved_to\":\"%s\"", first_step,
                       history);
@@ -709,9 +720,9 @@ int main(int argc, char **argv) {
         for (int micro = 0; micro < accum_local; micro++) {
             if (micro > 0 && signals_stop_requested()) break;  // a step of many micro-batches can take minutes
             dataloader_next_batch(&train_loader, inputs, targets);
-            loss_sum += engine_forward(engine, inputs, targets, B, T);
-            engine_backward(engine, 1.0f / (float)accum);
+            engine_train_micro_batch(engine, inputs, targets, B, T, 1.0f / (float)accum);
         }
+        loss_sum = engine_loss_sum(engine);  // the host waits here, once per step
         if (accum_local > 1 && (sig = stop_requested(&comm)) != 0) {
             // the step's gradients are dropped: the checkpoint holds the weights after `step` updates
             dataloader_set_state(&train_loader, &at_step);
@@ -735,8 +746,20 @@ int main(int argc, char **argv) {
         double avg = timed_steps ? total_ms / timed_steps : ms;
         double tps = tokens_per_step / (ms / 1e3);
         int eta_s = (int)(avg * (steps - step - 1) / 1e3);
-        printf("step %5d/%d | loss %.4f | lr %.2e | norm %.3f | %.1f ms | %.0f tok/s | eta %dm%02ds\n",
-               step, steps, loss, lr, norm, ms, tps, eta_s / 60, eta_s % 60);
+        // MFU of one device: its share of the tokens, the FLOPs the step needed
+        // (frozen blocks' weight gradients excluded), over its peak
+        char mfu_line[32] = "", mfu_json[48] = "";
+        if (peak_what[0]) {
+            double fpt = gpt2_train_flops_per_token(&model.table, T, omgd.trainable);
+            double mfu = peak_flops > 0 ? tps / comm.size * fpt / peak_flops : NAN;
+            char mfu_s[32];
+            json_number(mfu_s, sizeof mfu_s, mfu);
+            snprintf(mfu_json, sizeof mfu_json, ",\"mfu\":%s", mfu_s);
+            if (isfinite(mfu)) snprintf(mfu_line, sizeof mfu_line, " | mfu %.1f%%", 100.0 * mfu);
+            else snprintf(mfu_line, sizeof mfu_line, " | mfu n/a");
+        }
+        printf("step %5d/%d | loss %.4f | lr %.2e | norm %.3f | %.1f ms | %.0f tok/s%s | eta %dm%02ds\n",
+               step, steps, loss, lr, norm, ms, tps, mfu_line, eta_s / 60, eta_s % 60);
         fflush(stdout);
         char active[4096];
         omgd_active_json(&omgd, active, sizeof active);
@@ -750,9 +773,10 @@ int main(int argc, char **argv) {
         if (peak_bytes) snprintf(peak, sizeof peak, ",\"bytes_device_peak\":%zu", peak_bytes);
         run_log_write(&log, "\"type\":\"train\",\"step\":%d,\"loss\":%s,\"lr\":%.9g,\"grad_norm\":%s,\"ms\":%.3f,\"tokens_per_s\":%.1f,"
                       "\"active_layers\":%s,\"bytes_params\":%zu,\"bytes_grads\":%zu,\"bytes_state_working\":%zu,\"bytes_state_parked\":%zu,"
-                      "\"bytes_sent\":%llu,\"bytes_collective\":%llu%s%s",
+                      "\"bytes_sent\":%llu,\"bytes_collective\":%llu%s%s%s",
                       step, loss_s, lr, norm_s, ms, tps, active, mem.params, mem.grads, mem.state_working, mem.state_parked,
-                      (unsigned long long)sent, (unsigned long long)coll, peak, verdict.action == GUARD_APPLY ? "" : ",\"skipped\":true");
+                      (unsigned long long)sent, (unsigned long long)coll, peak, mfu_json,
+                      verdict.action == GUARD_APPLY ? "" : ",\"skipped\":true");
         if (verdict.nonfinite || verdict.spike) {
             const char *what = verdict.nonfinite ? "nonfinite" : "loss_spike";
             const char *action = verdict.action == GUARD_APPLY ? "applied" : verdict.action == GUARD_SKIP ? "skipped" : "stopped";

@@ -54,6 +54,7 @@ extern "C" {
 #include "common/sysmem.h"
 #include "model/cpu_layers.h"
 #include "model/engine.h"
+#include "model/mfu.h"
 }
 
 #ifdef ENGINE_ON_CPU
@@ -92,6 +93,10 @@ struct Engine {
     floatX *act_x;
     float *act_f;
     int *inputs, *targets;      // device copies of the batch
+    int *in_stage[2], *tg_stage[2];  // pinned staging of the batch (two: the host fills one while the other's copy waits)
+    cudaEvent_t stage_read[2];  // its last copy to the device has run
+    int stage_next;
+    double *loss_acc, *loss_acc_host;  // the step's loss sum: device, pinned host
     float *losses_host;         // pinned
     floatX *logit_row_host;     // pinned, one row of logits (sampling)
     float *norm_partial, *norm_out, *ln_scratch;
@@ -107,6 +112,8 @@ struct Engine {
     int accum_local, micro;     // micro-batches per step on this rank; backward passes so far this step
     uint8_t *launched;          // per group: its reduce-scatter is queued this step
     char describe[320];
+    double peak_flops;          // dense bf16 peak for MFU (0: unknown)
+    char peak_what[320];
 };
 
 // Pinning that failed: the period switch's copies from and to that memory
@@ -170,7 +177,8 @@ static size_t layout_acts(DeviceActs *a, floatX *xb, float *fb, const GPT2Config
         {&a->dresidual, BT * C}, {&a->dln, BT * C}, {&a->dqkv, BT * 3 * C}, {&a->datty, BT * C}, {&a->dfch, BT * 4 * C}};
     struct { float **p; size_t n; } fs[] = {
         {&a->ln1_mean, L * BT}, {&a->ln1_rstd, L * BT}, {&a->ln2_mean, L * BT}, {&a->ln2_rstd, L * BT},
-        {&a->lse, L * B * NH * T}, {&a->lnf_mean, BT}, {&a->lnf_rstd, BT}, {&a->losses, BT}, {&a->attn_D, B * NH * T}};
+        {&a->lse, L * B * NH * T}, {&a->lnf_mean, BT}, {&a->lnf_rstd, BT}, {&a->losses, BT},
+        {&a->attn_D, attention_backward_scratch_floats(B, T, C, NH)}};
     size_t nx = 0;
     *nf = 0;
     // every part starts on a 16-element boundary (cuBLASLt and vector loads like aligned rows)
@@ -326,6 +334,7 @@ Engine *engine_create(GPT2 *model, Omgd *omgd, int B, int T, const Config *cfg) 
         CUDA_CHECK(cudaEventCreateWithFlags(&e->ev_comm, cudaEventDisableTiming));
         e->launched = (uint8_t *)xcalloc((size_t)omgd->num_groups, 1, "reduce-scatter flags");
     }
+    e->peak_flops = peak_bf16_flops(prop.name, getenv("OMGD_PEAK_TFLOPS"), e->peak_what, sizeof e->peak_what);
 
     CUDA_CHECK(cudaStreamCreate(&e->stream));
     matmul_context_init(&e->mm, 4 * c->channels);
@@ -347,6 +356,13 @@ Engine *engine_create(GPT2 *model, Omgd *omgd, int B, int T, const Config *cfg) 
     CUDA_CHECK(cudaMalloc((void **)&e->inputs, (size_t)B * T * sizeof(int)));
     CUDA_CHECK(cudaMalloc((void **)&e->targets, (size_t)B * T * sizeof(int)));
     CUDA_CHECK(cudaMallocHost((void **)&e->losses_host, (size_t)B * T * sizeof(float)));
+    for (int k = 0; k < 2; k++) {
+        CUDA_CHECK(cudaMallocHost((void **)&e->in_stage[k], (size_t)B * T * sizeof(int)));
+        CUDA_CHECK(cudaMallocHost((void **)&e->tg_stage[k], (size_t)B * T * sizeof(int)));
+        CUDA_CHECK(cudaEventCreateWithFlags(&e->stage_read[k], cudaEventDisableTiming));
+    }
+    CUDA_CHECK(cudaMalloc((void **)&e->loss_acc, sizeof(double)));
+    CUDA_CHECK(cudaMallocHost((void **)&e->loss_acc_host, sizeof(double)));
     CUDA_CHECK(cudaMallocHost((void **)&e->logit_row_host, (size_t)c->padded_vocab_size * sizeof(floatX)));
     CUDA_CHECK(cudaMalloc((void **)&e->norm_partial, GRAD_NORM_BLOCKS * sizeof(float)));
     CUDA_CHECK(cudaMalloc((void **)&e->norm_out, sizeof(float)));
@@ -367,6 +383,13 @@ void engine_free(Engine *e) {
     CUDA_CHECK(cudaFree(e->inputs));
     CUDA_CHECK(cudaFree(e->targets));
     CUDA_CHECK(cudaFreeHost(e->losses_host));
+    for (int k = 0; k < 2; k++) {
+        CUDA_CHECK(cudaFreeHost(e->in_stage[k]));
+        CUDA_CHECK(cudaFreeHost(e->tg_stage[k]));
+        CUDA_CHECK(cudaEventDestroy(e->stage_read[k]));
+    }
+    CUDA_CHECK(cudaFree(e->loss_acc));
+    CUDA_CHECK(cudaFreeHost(e->loss_acc_host));
     CUDA_CHECK(cudaFreeHost(e->logit_row_host));
     CUDA_CHECK(cudaFree(e->norm_partial));
     CUDA_CHECK(cudaFree(e->norm_out));
@@ -398,6 +421,7 @@ int engine_begin_step(Engine *e, int64_t step, int64_t epoch) {
 
 void engine_zero_grad(Engine *e) {
     CUDA_CHECK(cudaMemsetAsync(e->slice.grads, 0, (e->slice.floats ? e->slice.floats : 1) * sizeof(float), e->stream));
+    CUDA_CHECK(cudaMemsetAsync(e->loss_acc, 0, sizeof(double), e->stream));
     if (!e->sharded) return;
     // chunks of empty slots count in the norm: zero (the reduce-scatters fill the rest)
     CUDA_CHECK(cudaMemsetAsync(e->slice.gshard, 0, (e->slice.own_floats ? e->slice.own_floats : 1) * sizeof(float),
@@ -451,7 +475,11 @@ static float *G(const Engine *e, int kind, int l) {
     return off == NOT_ON_DEVICE ? NULL : e->slice.grads + off;
 }
 
-float engine_forward(Engine *e, const int *inputs, const int *targets, int B, int T) {
+// The forward pass; with targets, the classifier's losses, and with dloss
+// >= 0 also the logit gradient dloss * d(sum of losses)/d(logits) written
+// over the logits in the same pass (training: the backward pass then skips
+// the classifier). The host does not wait.
+static void forward_pass(Engine *e, const int *inputs, const int *targets, int B, int T, float dloss) {
     const GPT2Config *c = &e->model->config;
     if (B <= 0 || T <= 0 || T > c->max_seq_len || (long long)B * T > e->max_tokens)
         fail("forward: batch %d x %d does not fit the model (context %d) or the GPU buffers (%d tokens)", B, T,
@@ -467,8 +495,18 @@ float engine_forward(Engine *e, const int *inputs, const int *targets, int B, in
     e->has_targets = targets != NULL;
     cudaStream_t s = e->stream;
     DeviceActs *a = &e->a;
-    CUDA_CHECK(cudaMemcpyAsync(e->inputs, inputs, (size_t)BT * sizeof(int), cudaMemcpyHostToDevice, s));
-    if (targets) CUDA_CHECK(cudaMemcpyAsync(e->targets, targets, (size_t)BT * sizeof(int), cudaMemcpyHostToDevice, s));
+    // through pinned staging (asynchronous copies); a slot is refilled only
+    // once its previous copy has run
+    int k = e->stage_next;
+    e->stage_next ^= 1;
+    CUDA_CHECK(cudaEventSynchronize(e->stage_read[k]));
+    memcpy(e->in_stage[k], inputs, (size_t)BT * sizeof(int));
+    CUDA_CHECK(cudaMemcpyAsync(e->inputs, e->in_stage[k], (size_t)BT * sizeof(int), cudaMemcpyHostToDevice, s));
+    if (targets) {
+        memcpy(e->tg_stage[k], targets, (size_t)BT * sizeof(int));
+        CUDA_CHECK(cudaMemcpyAsync(e->targets, e->tg_stage[k], (size_t)BT * sizeof(int), cudaMemcpyHostToDevice, s));
+    }
+    CUDA_CHECK(cudaEventRecord(e->stage_read[k], s));
     encoder_forward_gpu(a->encoded, e->inputs, W(e, T_WTE, 0), W(e, T_WPE, 0), B, T, C, s);
     size_t btc = (size_t)BT * C;
     for (int l = 0; l < L; l++) {
@@ -478,25 +516,41 @@ float engine_forward(Engine *e, const int *inputs, const int *targets, int B, in
         floatX *residual3 = a->residual3 + l * btc;
         floatX *fch = a->fch + 4 * l * btc, *fch_gelu = e->recompute >= 1 ? a->fch_gelu : a->fch_gelu + 4 * l * btc;
         size_t lo = (size_t)l * BT;
-        layernorm_forward_gpu(ln1, a->ln1_mean + lo, a->ln1_rstd + lo, residual, W(e, T_LN1W, l), W(e, T_LN1B, l), BT,
-                              C, s);
+        if (l == 0)  // later blocks' ln1 comes with the previous block's residual add
+            layernorm_forward_gpu(ln1, a->ln1_mean + lo, a->ln1_rstd + lo, residual, W(e, T_LN1W, l), W(e, T_LN1B, l),
+                                  BT, C, s);
         matmul_forward_gpu(&e->mm, qkv, ln1, W(e, T_QKVW, l), W(e, T_QKVB, l), BT, C, 3 * C, s);
         attention_forward_gpu(atty, a->lse + lo * NH, qkv, B, T, C, NH, s);
         matmul_forward_gpu(&e->mm, a->proj, atty, W(e, T_ATTPROJW, l), W(e, T_ATTPROJB, l), BT, C, C, s);
-        residual_forward_gpu(residual2, residual, a->proj, (long long)btc, s);
-        layernorm_forward_gpu(ln2, a->ln2_mean + lo, a->ln2_rstd + lo, residual2, W(e, T_LN2W, l), W(e, T_LN2B, l), BT,
-                              C, s);
-        matmul_forward_gpu(&e->mm, fch, ln2, W(e, T_FCW, l), W(e, T_FCB, l), BT, C, 4 * C, s);
-        gelu_forward_gpu(fch_gelu, fch, 4LL * (long long)btc, s);
+        residual_layernorm_forward_gpu(residual2, ln2, a->ln2_mean + lo, a->ln2_rstd + lo, residual, a->proj,
+                                       W(e, T_LN2W, l), W(e, T_LN2B, l), BT, C, s);
+        if (e->recompute == 0) {  // GELU in the matmul's epilogue (bf16), pre-GELU values kept in fch
+            matmul_forward_gelu_gpu(&e->mm, fch_gelu, fch, ln2, W(e, T_FCW, l), W(e, T_FCB, l), BT, C, 4 * C, s);
+        } else {  // the same GELU kernel as the backward pass's recomputation: the same values
+            matmul_forward_gpu(&e->mm, fch, ln2, W(e, T_FCW, l), W(e, T_FCB, l), BT, C, 4 * C, s);
+            gelu_forward_gpu(fch_gelu, fch, 4LL * (long long)btc, s);
+        }
         matmul_forward_gpu(&e->mm, a->proj, fch_gelu, W(e, T_FCPROJW, l), W(e, T_FCPROJB, l), BT, 4 * C, C, s);
-        residual_forward_gpu(residual3, residual2, a->proj, (long long)btc, s);
+        // residual3, and the LayerNorm that reads it: the next block's ln1, or after the last block lnf
+        if (l + 1 < L)
+            residual_layernorm_forward_gpu(residual3, recomputed_ln(e, a->ln1, l + 1, btc), a->ln1_mean + lo + BT,
+                                           a->ln1_rstd + lo + BT, residual2, a->proj, W(e, T_LN1W, l + 1),
+                                           W(e, T_LN1B, l + 1), BT, C, s);
+        else
+            residual_layernorm_forward_gpu(residual3, a->lnf, a->lnf_mean, a->lnf_rstd, residual2, a->proj,
+                                           W(e, T_LNFW, 0), W(e, T_LNFB, 0), BT, C, s);
     }
-    layernorm_forward_gpu(a->lnf, a->lnf_mean, a->lnf_rstd, a->residual3 + (L - 1) * btc, W(e, T_LNFW, 0),
-                          W(e, T_LNFB, 0), BT, C, s);
     matmul_forward_gpu(&e->mm, a->logits, a->lnf, W(e, T_WTE, 0), NULL, BT, C, Vp, s);  // LM head tied to wte
+    if (!targets) return;
+    fused_classifier_gpu(a->logits, a->losses, e->targets, dloss >= 0.0f ? dloss : 0.0f, BT, V, Vp, dloss >= 0.0f, s);
+}
+
+float engine_forward(Engine *e, const int *inputs, const int *targets, int B, int T) {
+    forward_pass(e, inputs, targets, B, T, -1.0f);
     if (!targets) return -1.0f;
-    fused_classifier_gpu(a->logits, a->losses, e->targets, 0.0f, BT, V, Vp, 0, s);
-    CUDA_CHECK(cudaMemcpyAsync(e->losses_host, a->losses, (size_t)BT * sizeof(float), cudaMemcpyDeviceToHost, s));
+    int BT = B * T;
+    cudaStream_t s = e->stream;
+    CUDA_CHECK(cudaMemcpyAsync(e->losses_host, e->a.losses, (size_t)BT * sizeof(float), cudaMemcpyDeviceToHost, s));
     CUDA_CHECK(cudaStreamSynchronize(s));
     double sum = 0.0;
     for (int i = 0; i < BT; i++) sum += e->losses_host[i];
@@ -505,7 +559,9 @@ float engine_forward(Engine *e, const int *inputs, const int *targets, int B, in
 
 const float *engine_position_losses(const Engine *e) { return e->losses_host; }  // engine_forward copied them
 
-void engine_backward(Engine *e, float loss_scale) {
+// The backward pass; with_classifier: the classifier again, now writing the
+// logit gradient (engine_backward), else its forward pass wrote it.
+static void backward_pass(Engine *e, float loss_scale, int with_classifier) {
     if (!e->has_targets) fail("backward: the last forward pass had no targets");
     const GPT2Config *c = &e->model->config;
     int B = e->B, T = e->T, L = c->num_layers, C = c->channels, NH = c->num_heads, V = c->vocab_size;
@@ -519,7 +575,7 @@ void engine_backward(Engine *e, float loss_scale) {
     // sooner than on another; those steps reduce in engine_reduce_gradients)
     int overlap = e->sharded && e->accum_local == 1 && ++e->micro == e->accum_local;
     // the classifier again, now writing d(loss_scale * mean loss)/d(logits) over the logits
-    fused_classifier_gpu(a->logits, a->losses, e->targets, loss_scale / (float)BT, BT, V, Vp, 1, s);
+    if (with_classifier) fused_classifier_gpu(a->logits, a->losses, e->targets, loss_scale / (float)BT, BT, V, Vp, 1, s);
     matmul_backward_gpu(&e->mm, a->dln, G(e, T_WTE, 0), NULL, a->logits, a->lnf, W(e, T_WTE, 0), BT, C, Vp, s);
     CUDA_CHECK(cudaMemsetAsync(a->dresidual, 0, btc * sizeof(floatX), s));
     layernorm_backward_gpu(a->dresidual, G(e, T_LNFW, 0), G(e, T_LNFB, 0), a->dln, a->residual3 + (L - 1) * btc,
@@ -533,9 +589,9 @@ void engine_backward(Engine *e, float loss_scale) {
         // recomputed outputs are needed only as inputs of weight gradients: none for frozen blocks
         if (e->recompute >= 1 && G(e, T_FCPROJW, l)) gelu_forward_gpu(fch_gelu, fch, 4LL * (long long)btc, s);
         // residual3 = residual2 + fcproj: dresidual serves both
-        matmul_backward_gpu(&e->mm, a->dfch, G(e, T_FCPROJW, l), G(e, T_FCPROJB, l), a->dresidual, fch_gelu,
-                            W(e, T_FCPROJW, l), BT, 4 * C, C, s);
-        gelu_backward_gpu(a->dfch, fch, 4LL * (long long)btc, s);
+        // and through the GELU (its derivative in the matmul's epilogue, bf16)
+        matmul_backward_dgelu_gpu(&e->mm, a->dfch, G(e, T_FCPROJW, l), G(e, T_FCPROJB, l), a->dresidual, fch_gelu,
+                                  W(e, T_FCPROJW, l), fch, BT, 4 * C, C, s);
         if (e->recompute >= 2 && G(e, T_FCW, l))  // the same kernel as the forward pass: the same values
             layernorm_forward_gpu(ln2, a->ln2_mean + lo, a->ln2_rstd + lo, residual2, W(e, T_LN2W, l), W(e, T_LN2B, l),
                                   BT, C, s);
@@ -556,6 +612,22 @@ void engine_backward(Engine *e, float loss_scale) {
         if (overlap) reduce_after_block(e, l);
     }
     encoder_backward_gpu(G(e, T_WTE, 0), G(e, T_WPE, 0), a->dresidual, e->inputs, B, T, C, s);
+}
+
+void engine_backward(Engine *e, float loss_scale) { backward_pass(e, loss_scale, 1); }
+
+// One pass over the logits for the loss and its gradient; the loss added on
+// the device; no host wait.
+void engine_train_micro_batch(Engine *e, const int *inputs, const int *targets, int B, int T, float loss_scale) {
+    forward_pass(e, inputs, targets, B, T, loss_scale / (float)(B * T));
+    loss_accumulate_gpu(e->loss_acc, e->a.losses, B * T, e->stream);
+    backward_pass(e, loss_scale, 0);
+}
+
+double engine_loss_sum(Engine *e) {
+    CUDA_CHECK(cudaMemcpyAsync(e->loss_acc_host, e->loss_acc, sizeof(double), cudaMemcpyDeviceToHost, e->stream));
+    CUDA_CHECK(cudaStreamSynchronize(e->stream));
+    return *e->loss_acc_host;
 }
 
 // Sharded: the reduce-scatters not started during the backward pass, then
@@ -704,3 +776,8 @@ OmgdMemory engine_memory(const Engine *e) {
 }
 
 size_t engine_peak_device_bytes(const Engine *e) { return e->peak_bytes; }
+
+double engine_peak_flops(const Engine *e, char *what, size_t cap) {
+    snprintf(what, cap, "%s", e->peak_what);
+    return e->peak_flops;
+}

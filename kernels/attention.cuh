@@ -1,4 +1,9 @@
 // Causal multi-head self-attention, flash style (model/cpu_layers.c:
+// attention_forward/backward), on CUDA cores in fp32: every head size of the
+// fp32 build (the exact reference) and head sizes 16 and 32 of the bf16
+// build; the bf16 build's head size 64 runs on tensor cores
+// (kernels/attention_tc.cuh), dispatched by the launchers at the end.
+// The original description:
 // attention_forward/backward): the T x T matrix of scores is never written
 // to memory. The forward pass keeps, per query row, only the log-sum-exp of
 // its scores (lse); the backward pass recomputes the softmax weights from
@@ -24,9 +29,15 @@
 // CPU, block by block, and compares it with the CPU reference.
 #ifndef KERNELS_ATTENTION_CUH
 #define KERNELS_ATTENTION_CUH
+#include "kernels/attention_tc.cuh"
 #include "kernels/common.cuh"
 
 #define ATTN_TILE 64
+// A staged row: HS floats and one float4 of padding, so that consecutive
+// rows start 4 banks apart: the dk/dv kernels' threads read consecutive
+// rows at once on the diagonal tile, which without the padding all fall in
+// the same 4 banks (an 8-way conflict for 16-byte loads).
+#define ATTN_ROW4(HS) ((HS) / 4 + 1)
 
 // Full unrolling keeps the row vectors in registers; host compilers (the
 // CPU test of these functions) do not know the pragma.
@@ -71,22 +82,41 @@ ATTN_UNROLL
     }
 }
 
+// 8 consecutive elements (16-byte aligned) as floats: one 16-byte load in
+// bf16, two in fp32.
+__host__ __device__ __forceinline__ void load8(float4 *dst, const float *src) {
+    dst[0] = ((const float4 *)src)[0];
+    dst[1] = ((const float4 *)src)[1];
+}
+__host__ __device__ __forceinline__ void load8(float4 *dst, const __nv_bfloat16 *src) {
+    uint4 v = *(const uint4 *)src;
+    uint32_t w[4] = {v.x, v.y, v.z, v.w};
+    float f[8];
+ATTN_UNROLL
+    for (int i = 0; i < 4; i++) {
+        f[2 * i] = __bfloat162float(__ushort_as_bfloat16((unsigned short)(w[i] & 0xffffu)));
+        f[2 * i + 1] = __bfloat162float(__ushort_as_bfloat16((unsigned short)(w[i] >> 16)));
+    }
+    dst[0] = make_float4(f[0], f[1], f[2], f[3]);
+    dst[1] = make_float4(f[4], f[5], f[6], f[7]);
+}
+
 // Stages rows r0..r0+ATTN_TILE-1 (zeros past T) of two head vectors into
-// shared memory: a's rows are stride_a apart, b's stride_b; thread tid of
-// nthreads takes every nthreads-th element.
+// shared memory: a's rows are stride_a apart, b's stride_b (rows and head
+// offsets 16-byte aligned: HS and C are multiples of 8); thread tid of
+// nthreads takes every nthreads-th chunk of 8 elements.
 template <int HS>
-__host__ __device__ __forceinline__ void stage_tile(float4 (*a)[HS / 4], float4 (*b)[HS / 4], const floatX *src_a,
-                                                    long long stride_a, const floatX *src_b, long long stride_b,
-                                                    int r0, int T, int tid, int nthreads) {
-    for (int e = tid; e < ATTN_TILE * HS; e += nthreads) {
-        int r = e / HS, c = e % HS, row = r0 + r;
-        float x = 0.0f, y = 0.0f;
+__host__ __device__ __forceinline__ void stage_tile(float4 (*a)[ATTN_ROW4(HS)], float4 (*b)[ATTN_ROW4(HS)],
+                                                    const floatX *src_a, long long stride_a, const floatX *src_b,
+                                                    long long stride_b, int r0, int T, int tid, int nthreads) {
+    for (int e = tid; e < ATTN_TILE * HS / 8; e += nthreads) {
+        int r = e / (HS / 8), c4 = (e % (HS / 8)) * 2, row = r0 + r;
         if (row < T) {
-            x = attn_to_float(src_a[row * stride_a + c]);
-            y = attn_to_float(src_b[row * stride_b + c]);
+            load8(&a[r][c4], src_a + row * stride_a + 4 * c4);
+            load8(&b[r][c4], src_b + row * stride_b + 4 * c4);
+        } else {
+            a[r][c4] = a[r][c4 + 1] = b[r][c4] = b[r][c4 + 1] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         }
-        ((float *)a[r])[c] = x;
-        ((float *)b[r])[c] = y;
     }
 }
 
@@ -118,8 +148,8 @@ ATTN_UNROLL
 }
 
 template <int HS>
-__host__ __device__ __forceinline__ void attn_fwd_tile(AttnFwdRow<HS> &r, const float4 (*Ks)[HS / 4],
-                                                       const float4 (*Vs)[HS / 4], int k0, float scale) {
+__host__ __device__ __forceinline__ void attn_fwd_tile(AttnFwdRow<HS> &r, const float4 (*Ks)[ATTN_ROW4(HS)],
+                                                       const float4 (*Vs)[ATTN_ROW4(HS)], int k0, float scale) {
     int n = r.valid ? min(ATTN_TILE, r.t - k0 + 1) : 0;  // causal: keys up to t
     for (int j = 0; j < n; j++) {
         float s = dot_shared<HS>(r.q, Ks[j]) * scale;
@@ -150,7 +180,7 @@ ATTN_UNROLL
 template <int HS>
 __global__ void __launch_bounds__(ATTN_TILE) attention_forward_kernel(floatX *out, float *lse, const floatX *qkv, int T,
                                                                        int C, int NH, float scale) {
-    __shared__ float4 Ks[ATTN_TILE][HS / 4], Vs[ATTN_TILE][HS / 4];
+    __shared__ float4 Ks[ATTN_TILE][ATTN_ROW4(HS)], Vs[ATTN_TILE][ATTN_ROW4(HS)];
     int bh = blockIdx.y, b = bh / NH, h = bh % NH;
     int q0 = (gridDim.x - 1 - blockIdx.x) * ATTN_TILE;  // the longest rows first
     long long C3 = 3LL * C;
@@ -223,8 +253,8 @@ __host__ __device__ __forceinline__ void stage_lse_d(float *Ls, float *Ds, const
 }
 
 template <int HS, int WHICH>
-__host__ __device__ __forceinline__ void attn_kv_tile(AttnKeyRow<HS> &r, const float4 (*Qs)[HS / 4],
-                                                      const float4 (*dOs)[HS / 4], const float *Ls, const float *Ds,
+__host__ __device__ __forceinline__ void attn_kv_tile(AttnKeyRow<HS> &r, const float4 (*Qs)[ATTN_ROW4(HS)],
+                                                      const float4 (*dOs)[ATTN_ROW4(HS)], const float *Ls, const float *Ds,
                                                       int i0, int T, float scale) {
     if (!r.valid) return;
     int first = max(0, r.j - i0), n = min(ATTN_TILE, T - i0);  // causal: queries from j on
@@ -252,7 +282,7 @@ __global__ void __launch_bounds__(ATTN_TILE) attention_backward_kv_kernel(floatX
                                                                           const floatX *qkv, const float *lse,
                                                                           const float *D, int T, int C, int NH,
                                                                           float scale) {
-    __shared__ float4 Qs[ATTN_TILE][HS / 4], dOs[ATTN_TILE][HS / 4];
+    __shared__ float4 Qs[ATTN_TILE][ATTN_ROW4(HS)], dOs[ATTN_TILE][ATTN_ROW4(HS)];
     __shared__ float Ls[ATTN_TILE], Ds[ATTN_TILE];
     int bh = blockIdx.y, b = bh / NH, h = bh % NH;
     int k0 = blockIdx.x * ATTN_TILE;  // the first key tiles see the most queries: they start first
@@ -300,8 +330,8 @@ ATTN_UNROLL
 }
 
 template <int HS>
-__host__ __device__ __forceinline__ void attn_q_tile(AttnQueryRow<HS> &r, const float4 (*Ks)[HS / 4],
-                                                     const float4 (*Vs)[HS / 4], int k0, float scale) {
+__host__ __device__ __forceinline__ void attn_q_tile(AttnQueryRow<HS> &r, const float4 (*Ks)[ATTN_ROW4(HS)],
+                                                     const float4 (*Vs)[ATTN_ROW4(HS)], int k0, float scale) {
     int n = r.valid ? min(ATTN_TILE, r.t - k0 + 1) : 0;
     for (int j = 0; j < n; j++) {
         float p = expf(dot_shared<HS>(r.q, Ks[j]) * scale - r.L);
@@ -315,7 +345,7 @@ __global__ void __launch_bounds__(ATTN_TILE) attention_backward_q_kernel(floatX 
                                                                          const floatX *qkv, const float *lse,
                                                                          const float *D, int T, int C, int NH,
                                                                          float scale) {
-    __shared__ float4 Ks[ATTN_TILE][HS / 4], Vs[ATTN_TILE][HS / 4];
+    __shared__ float4 Ks[ATTN_TILE][ATTN_ROW4(HS)], Vs[ATTN_TILE][ATTN_ROW4(HS)];
     int bh = blockIdx.y, b = bh / NH, h = bh % NH;
     int q0 = (gridDim.x - 1 - blockIdx.x) * ATTN_TILE;
     int t = q0 + threadIdx.x;
@@ -340,11 +370,25 @@ static inline void attention_check_grid(int B, int NH) {
         fail("attention: batch x heads = %d x %d is more than the kernels' grid takes (%d)", B, NH, CUDA_MAX_GRID_Y);
 }
 
-// out (B,T,C), lse (B,NH,T).
+// The backward pass's scratch, in floats: D (B,NH,T) and, where the
+// tensor-core kernels serve (bf16, head size 64), their fp32 dq sums (B,T,C).
+static inline size_t attention_backward_scratch_floats(size_t B, size_t T, size_t C, size_t NH) {
+    size_t d = (B * NH * T + 15) / 16 * 16;
+    return d + (attention_tc_applies((int)(C / NH)) ? B * T * C : 0);
+}
+
+// out (B,T,C), lse (B,NH,T). Head size 64 in the bf16 build: the tensor-core
+// kernels (kernels/attention_tc.cuh); otherwise the kernels above.
 static inline void attention_forward_gpu(floatX *out, float *lse, const floatX *qkv, int B, int T, int C, int NH,
                                          cudaStream_t s) {
     attention_check_grid(B, NH);
     int hs = C / NH;
+#ifndef ENABLE_FP32
+    if (attention_tc_applies(hs)) {
+        attention_tc_forward_gpu(out, lse, qkv, B, T, C, NH, s);
+        return;
+    }
+#endif
     float scale = 1.0f / sqrtf((float)hs);
     dim3 grid(ceil_div(T, ATTN_TILE), B * NH);
     switch (hs) {
@@ -369,14 +413,23 @@ static void attention_backward_launch(floatX *dqkv, const floatX *dout, const fl
     CUDA_CHECK_LAUNCH();
 }
 
-// dqkv (B,T,3C) is overwritten (q, k and v parts); D: B*NH*T floats of
-// scratch; out and lse are the forward pass's.
+// dqkv (B,T,3C) is overwritten (q, k and v parts); D: scratch of
+// attention_backward_scratch_floats(B, T, C, NH) floats; out and lse are the
+// forward pass's.
 static inline void attention_backward_gpu(floatX *dqkv, float *D, const floatX *dout, const floatX *qkv,
                                           const floatX *out, const float *lse, int B, int T, int C, int NH,
                                           cudaStream_t s) {
     attention_check_grid(B, NH);
     attention_backward_dot_kernel<<<ceil_div((long long)B * T * NH, 256), 256, 0, s>>>(D, dout, out, B, T, C, NH);
     CUDA_CHECK_LAUNCH();
+#ifndef ENABLE_FP32
+    if (attention_tc_applies(C / NH)) {
+        float *dq_acc = D + attention_backward_scratch_floats((size_t)B, (size_t)T, (size_t)C, (size_t)NH) -
+                        (size_t)B * T * C;
+        attention_tc_backward_gpu(dqkv, dq_acc, D, dout, qkv, lse, B, T, C, NH, s);
+        return;
+    }
+#endif
     switch (C / NH) {
         case 16: attention_backward_launch<16>(dqkv, dout, qkv, lse, D, B, T, C, NH, s); break;
         case 32: attention_backward_launch<32>(dqkv, dout, qkv, lse, D, B, T, C, NH, s); break;

@@ -29,6 +29,40 @@ __global__ void layernorm_forward_kernel(floatX *out, float *mean, float *rstd, 
     }
 }
 
+// The residual add and the LayerNorm after it in one kernel: resid = a + b
+// (stored as floatX), then out = LayerNorm(resid) from the stored values,
+// with the sums in the order of layernorm_forward_kernel: the same bits as
+// residual_forward_kernel then layernorm_forward_kernel, with one pass over
+// memory fewer. Each lane reads back only the elements it wrote.
+__global__ void residual_layernorm_forward_kernel(floatX *resid, floatX *out, float *mean, float *rstd,
+                                                  const floatX *a, const floatX *b, const floatX *weight,
+                                                  const floatX *bias, int N, int C) {
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (row >= N) return;
+    const floatX *pa = a + (long long)row * C, *pb = b + (long long)row * C;
+    floatX *x = resid + (long long)row * C;
+    float s = 0.0f;
+    for (int i = lane; i < C; i += 32) {
+        floatX v = from_float<floatX>(to_float(pa[i]) + to_float(pb[i]));
+        x[i] = v;
+        s += to_float(v);
+    }
+    float m = warp_sum(s) / C;
+    float v = 0.0f;
+    for (int i = lane; i < C; i += 32) {
+        float d = to_float(x[i]) - m;
+        v += d * d;
+    }
+    float r = rsqrtf(warp_sum(v) / C + LN_EPS_GPU);
+    floatX *o = out + (long long)row * C;
+    for (int i = lane; i < C; i += 32)
+        o[i] = from_float<floatX>((to_float(x[i]) - m) * r * to_float(weight[i]) + to_float(bias[i]));
+    if (lane == 0) {
+        mean[row] = m;
+        rstd[row] = r;
+    }
+}
+
 // dinp += rstd * (dnorm - mean(dnorm) - norm * mean(dnorm * norm)), dnorm = dout * weight
 __global__ void layernorm_backward_input_kernel(floatX *dinp, const floatX *dout, const floatX *inp,
                                                 const floatX *weight, const float *mean, const float *rstd, int N,
@@ -86,6 +120,13 @@ __global__ void layernorm_backward_params_finish_kernel(float *dweight, float *d
 static inline void layernorm_forward_gpu(floatX *out, float *mean, float *rstd, const floatX *inp, const floatX *weight,
                                          const floatX *bias, int N, int C, cudaStream_t s) {
     layernorm_forward_kernel<<<ceil_div(N, 8), 256, 0, s>>>(out, mean, rstd, inp, weight, bias, N, C);
+    CUDA_CHECK_LAUNCH();
+}
+// resid (N,C) = a + b, out = LayerNorm(resid)
+static inline void residual_layernorm_forward_gpu(floatX *resid, floatX *out, float *mean, float *rstd, const floatX *a,
+                                                  const floatX *b, const floatX *weight, const floatX *bias, int N,
+                                                  int C, cudaStream_t s) {
+    residual_layernorm_forward_kernel<<<ceil_div(N, 8), 256, 0, s>>>(resid, out, mean, rstd, a, b, weight, bias, N, C);
     CUDA_CHECK_LAUNCH();
 }
 // dweight/dbias NULL: a frozen LayerNorm (no parameter-gradient work).

@@ -41,6 +41,15 @@ float engine_forward(Engine *e, const int *inputs, const int *targets, int B, in
 const float *engine_position_losses(const Engine *e);
 // Accumulates the gradient of loss_scale * the last forward's mean loss.
 void engine_backward(Engine *e, float loss_scale);
+// Training on one micro-batch: the forward pass, then the gradient of
+// loss_scale * its mean loss accumulated (the GPU engine takes the loss and
+// the logit gradient in one pass over the logits). The loss stays where the
+// engine computes it until engine_loss_sum: the host does not wait for the
+// micro-batch.
+void engine_train_micro_batch(Engine *e, const int *inputs, const int *targets, int B, int T, float loss_scale);
+// The sum of the mean losses of the micro-batches trained since
+// engine_zero_grad (waits for them: read once per step).
+double engine_loss_sum(Engine *e);
 // omgd_reduce_gradients: the norm of the (summed) active-slice gradient.
 float engine_reduce_gradients(Engine *e);
 // omgd_apply_update; step seeds the stochastic rounding of bf16 weights.
@@ -54,5 +63,9 @@ void engine_next_token_probs(Engine *e, const int *tokens, int len, float *probs
 OmgdMemory engine_memory(const Engine *e);
 // The device's peak memory in use so far, 0 on the CPU.
 size_t engine_peak_device_bytes(const Engine *e);
+// The device's dense bf16 peak in FLOP/s for MFU (model/mfu.h), 0 when
+// unknown; what names it (or says why there is none). The CPU engine
+// reports no MFU: 0 and what "".
+double engine_peak_flops(const Engine *e, char *what, size_t cap);
 
 #endif

@@ -14,6 +14,7 @@
 struct Engine {
     GPT2 *model;
     Omgd *omgd;
+    double loss_sum;  // since engine_zero_grad
     char describe[64];
 };
 
@@ -50,7 +51,10 @@ const char *engine_describe(const Engine *e) { return e->describe; }
 
 int engine_begin_step(Engine *e, int64_t step, int64_t epoch) { return omgd_begin_step(e->omgd, e->model, step, epoch); }
 
-void engine_zero_grad(Engine *e) { gpt2_zero_grad(e->model); }
+void engine_zero_grad(Engine *e) {
+    gpt2_zero_grad(e->model);
+    e->loss_sum = 0.0;
+}
 
 float engine_forward(Engine *e, const int *inputs, const int *targets, int B, int T) {
     return gpt2_forward(e->model, inputs, targets, B, T);
@@ -59,6 +63,13 @@ float engine_forward(Engine *e, const int *inputs, const int *targets, int B, in
 const float *engine_position_losses(const Engine *e) { return e->model->acts.losses; }
 
 void engine_backward(Engine *e, float loss_scale) { gpt2_backward(e->model, loss_scale); }
+
+void engine_train_micro_batch(Engine *e, const int *inputs, const int *targets, int B, int T, float loss_scale) {
+    e->loss_sum += gpt2_forward(e->model, inputs, targets, B, T);
+    gpt2_backward(e->model, loss_scale);
+}
+
+double engine_loss_sum(Engine *e) { return e->loss_sum; }
 
 float engine_reduce_gradients(Engine *e) { return omgd_reduce_gradients(e->omgd, e->model); }
 
@@ -80,4 +91,10 @@ OmgdMemory engine_memory(const Engine *e) { return omgd_memory(e->omgd, e->model
 size_t engine_peak_device_bytes(const Engine *e) {
     (void)e;
     return 0;
+}
+
+double engine_peak_flops(const Engine *e, char *what, size_t cap) {
+    (void)e;
+    if (cap) what[0] = '\0';  // no MFU on the CPU
+    return 0.0;
 }

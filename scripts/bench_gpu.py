@@ -5,10 +5,11 @@
    AdamW), lisa and omgd (gamma 3 of 12, K = 100): tokens/s and ms per step
    (median over the steps after the first), MFU, the device's peak memory,
    and the device bytes of gradients + master weights + moments.
-   MFU = tokens/s x (6 N + 12 L C T) / peak, N every parameter (the FLOPs of
-   full training: OMGD's frozen blocks skip their weight gradients, so its
-   MFU by this count can pass 100% of what it computes); peak: the dense
-   bf16 tensor rate of the device, from its name (H100 SXM 989 TFLOP/s).
+   MFU: the trainer's own (the median of its train records' "mfu"): the
+   FLOPs each step needs by the model's shape (model/mfu.h: matmuls and
+   causal attention; OMGD's frozen blocks' skipped weight gradients not
+   counted) over the device's dense bf16 peak, which the log's start event
+   names (H100 SXM 989.4 TFLOP/s; OMGD_PEAK_TFLOPS overrides).
 2. The largest depth of a GPT-2-shaped model at channels 1600 (heads 25,
    T = 1024, batch 1) whose run fits, by the trainer's memory plan
    (train.plan_only): full AdamW, and OMGD (gamma 3) with state keep and
@@ -25,7 +26,11 @@
 --tiny: a 2-block model at T 32 (the check's dry run on a CPU, where the
 binary is the engine's CPU build; the figures mean nothing there).
 
-  scripts/bench_gpu.py [--batch 16] [--steps 30] [--confirm] [--quick] [--tiny] [--llmc BINARY]
+--batch max: the largest power of two up to 64 whose full-AdamW run fits,
+by the trainer's memory plan (train.plan_only); every mode and llm.c run
+at that batch.
+
+  scripts/bench_gpu.py [--batch 16|max] [--steps 30] [--confirm] [--quick] [--tiny] [--llmc BINARY]
 """
 import argparse
 import json
@@ -34,22 +39,12 @@ import subprocess
 import sys
 import tempfile
 
-PEAKS = [("H200", 989.4e12), ("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H100", 989.4e12), ("A100", 312e12)]
-
-
 def device_name():
     try:
         r = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True)
     except FileNotFoundError:
         return "unknown device (no nvidia-smi)"
     return r.stdout.strip().splitlines()[0] if r.returncode == 0 and r.stdout.strip() else "unknown device"
-
-
-def peak_flops(name):
-    for key, flops in PEAKS:
-        if key in name:
-            return flops
-    return None
 
 
 def train(binary, run_dir, sets):
@@ -98,6 +93,18 @@ def largest_depth(binary, tmp, mode, state, recompute):
     return lo, why[0][:160] if why else ""
 
 
+def largest_batch(binary, tmp, tiny, cap=64):
+    """The largest power of two up to cap whose full AdamW run at the
+    benchmark's shape fits, by the memory plan (None: not even 1)."""
+    b = cap
+    while b >= 1:
+        d = os.path.join(tmp, f"plan_batch_{b}")
+        if train(binary, d, base_124m(b, 3, tiny) + ["omgd.mode=none", "train.plan_only=true"]).returncode == 0:
+            return b
+        b //= 2
+    return None
+
+
 def run_llmc(a, tmp, T, ours):
     """llm.c's trainer at our shape and batch on our data (its shard format is
     ours); prints its row and our tokens/s over its. Returns 0 or 1."""
@@ -110,17 +117,20 @@ def run_llmc(a, tmp, T, ours):
     with open(os.path.join(tmp, "llmc.log"), "w") as f:
         f.write(" ".join(cmd) + "\n" + r.stdout + r.stderr)
     # its step lines: "step    2/12 | loss ... | 123.45 ms | 12.3% bf16 MFU | 123456 tok/s"
-    ms = []
+    ms, mfus = [], []
     for line in r.stdout.splitlines():
         if line.startswith("step ") and " ms |" in line:
             ms.append(float(line.split(" ms |")[0].rsplit("|", 1)[1]))
+            if "% bf16 MFU" in line:
+                mfus.append(float(line.split("% bf16 MFU")[0].rsplit("|", 1)[1]))
     if r.returncode != 0 or len(ms) < 2:
         tail = (r.stderr.strip() or r.stdout.strip()).splitlines()[-1:] or [""]
         print(f"llm.c  failed (exit {r.returncode}, {len(ms)} step lines): {tail[0][:200]}")
         return 1
     med = sorted(ms[1:])[len(ms[1:]) // 2]
     tps = a.batch * T / (med / 1e3)
-    print(f"llm.c  {tps:10.0f} {med:9.2f}   (llm.c's train_gpt2cu, -e d12, same B, T, data; its MFU: its own log)")
+    mfu = f"{sorted(mfus[1:])[len(mfus[1:]) // 2]:6.1f}%" if len(mfus) > 1 else "    n/a"
+    print(f"llm.c  {tps:10.0f} {med:9.2f} {mfu:>7}   (llm.c's train_gpt2cu, -e d12, same B, T, data; MFU: its own)")
     for mode, ours_tps in ours.items():
         print(f"{mode} vs llm.c: {ours_tps / tps:.2f}x its tokens/s")
     return 0
@@ -129,23 +139,29 @@ def run_llmc(a, tmp, T, ours):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default="./train_gpt2cu")
-    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--batch", default="16", help="micro-batch rows, or max (the largest that fits, up to 64)")
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--confirm", action="store_true")
     ap.add_argument("--quick", action="store_true", help="only the 124M table (and llm.c)")
     ap.add_argument("--tiny", action="store_true", help="a tiny model (dry run on a CPU)")
     ap.add_argument("--llmc", help="llm.c's train_gpt2cu binary, run at the same shape")
     a = ap.parse_args()
-    if a.tiny:
-        a.batch, a.steps = 2, 4
     L, C, NH, T = shape(a.tiny)
     name = device_name()
-    peak = peak_flops(name)
     tmp = tempfile.mkdtemp(prefix="bench_gpu.")
-    print(f"device: {name}; peak used for MFU: {peak / 1e12:.0f} TFLOP/s" if peak else f"device: {name}; MFU: peak unknown")
+    if a.batch == "max":
+        a.batch = largest_batch(a.binary, tmp, a.tiny, cap=2 if a.tiny else 64)
+        if a.batch is None:
+            print("no batch fits (train.plan_only refused batch 1)")
+            return 1
+    else:
+        a.batch = int(a.batch)
+    if a.tiny:
+        a.batch, a.steps = min(a.batch, 2), 4
+    print(f"device: {name}")
     print(f"GPT-2 {'124M' if not a.tiny else 'tiny (dry run)'}, bf16, B {a.batch} x T {T}, {a.steps} steps (median after the first)")
     print(f"{'mode':<6} {'tokens/s':>10} {'ms/step':>9} {'MFU':>7} {'peak MiB':>9} {'grads+master+moments MiB':>25} {'vs none':>8}")
-    status, base_tps, base_state, ours = 0, None, None, {}
+    status, base_tps, base_state, ours, peak_desc = 0, None, None, {}, None
     for mode in ("none", "lisa", "omgd"):
         d = os.path.join(tmp, mode)
         r = train(a.binary, d, base_124m(a.batch, a.steps, a.tiny) + [f"omgd.mode={mode}"])
@@ -159,9 +175,9 @@ def main():
         ms = sorted(x["ms"] for x in t[1:])
         med = ms[len(ms) // 2]
         tps = a.batch * T / (med / 1e3)
-        n = start["num_params"]
-        flops_per_token = 6 * n + 12 * L * C * T
-        mfu = f"{100 * tps * flops_per_token / peak:6.1f}%" if peak else "    n/a"
+        peak_desc = start.get("peak", "unknown (no peak in the start event)")
+        mfus = sorted(x["mfu"] for x in t[1:] if x.get("mfu") is not None)
+        mfu = f"{100 * mfus[len(mfus) // 2]:6.1f}%" if mfus else "    n/a"
         peak_mib = max(x.get("bytes_device_peak", 0) for x in t) / 2**20
         state = (t[-1]["bytes_grads"] + t[-1]["bytes_state_working"]) / 2**20
         if mode == "none":
@@ -169,6 +185,8 @@ def main():
         ratio = f"{tps / base_tps:.2f}x tok/s, {state / base_state:.2f} mem" if base_tps else ""
         print(f"{mode:<6} {tps:10.0f} {med:9.2f} {mfu:>7} {peak_mib:9.0f} {state:25.1f} {ratio}")
         ours[mode] = tps
+    if peak_desc:
+        print(f"MFU over the peak of {peak_desc}")
     if a.llmc:
         status |= run_llmc(a, tmp, T, ours)
     if a.quick:

@@ -8,7 +8,10 @@
 #   2 build     CPU trainer, GPU trainers (bf16, fp32), kernel checks, the
 #               ordering test builds (make -j, sm_90); llm.c in the background
 #   3 kernels   every kernel against the CPU code (fresh random inputs,
-#               outputs poisoned with NaN before each run)
+#               outputs poisoned with NaN before each run; in bf16, head
+#               size 64 on the tensor-core attention, T 1 to 1024), and the
+#               time of attention forward + backward at GPT-2 124M's shape on
+#               tensor cores and on CUDA cores
 #   4 trainer   fp32 GPU trainer vs CPU trainer (every loss, gradient norm,
 #               val loss, final weights) for omgd, none, lisa, reset, warmup,
 #               omgd_tensor; then bf16 vs CPU
@@ -22,8 +25,9 @@
 #               the copies; copies without their wait on the update) must
 #   7 sanitize  memcheck and racecheck on the project's kernels only
 #               (--kernel-name kns=_kernel: every kernel of ours ends so)
-#   8 bench     GPT-2 124M, T 1024, bf16: full AdamW, LISA, OMGD 3/12 (tokens/s,
-#               MFU, peak memory) and llm.c's train_gpt2.cu at the same shape
+#   8 bench     GPT-2 124M, T 1024, bf16, the largest batch that fits (up to
+#               64): full AdamW, LISA, OMGD 3/12 (tokens/s, MFU, peak memory)
+#               and llm.c's train_gpt2.cu at the same shape and batch
 # Last, one table (also $GPU_CHECK_LOGS/table.txt); full logs in GPU_CHECK_LOGS
 # (default $OUT/gpu_check when OUT is set, else /tmp/gpu_check).
 #
@@ -111,6 +115,8 @@ stage_kernels() {
         else
             note "$name $pass passed"
         fi
+        # the attention timings (check_attention): to the table as they are
+        grep '^timing ' "$GPU_CHECK_LOGS/$name.log" | sed 's/^timing attention fwd+bwd /attention /' | while read -r l; do note "$l"; done
     done
 }
 
@@ -201,6 +207,7 @@ stage_sanitize() {
             fail_note "$tool $name: $(grep -m1 -E 'Invalid|hazard|ERROR|rror' "$GPU_CHECK_LOGS/${tool}_$name.log" | tr -s ' ' | cut -c1-100)"
         fi
     }
+    export CHECK_NO_TIMING=1  # check_attention's timings: slow under the sanitizer, and meaningless
     local checks=($KERNEL_CHECKS)  # the bf16 builds (GPU): check_kernels, check_attention
     san memcheck kernels "${checks[0]}"
     san memcheck attention "${checks[$((${#checks[@]} / 2))]}"
@@ -214,8 +221,8 @@ stage_bench() {
     local llmc=()
     if [ -x "$LLMC_BIN" ]; then llmc=(--llmc "$LLMC_BIN")
     else note "llm.c: not built ($(tail -1 "$GPU_CHECK_LOGS/llmc_build.log" 2>/dev/null || echo "no source in $LLMC_DIR"))"; fi
-    local args=(--binary "$BIN_BF16" --quick --steps 12 --batch 16)
-    [ "$GPU_CHECK_DRY_RUN" = 1 ] && args=(--binary "$BIN_BF16" --quick --tiny)
+    local args=(--binary "$BIN_BF16" --quick --steps 12 --batch max)
+    [ "$GPU_CHECK_DRY_RUN" = 1 ] && args=(--binary "$BIN_BF16" --quick --tiny --batch max)
     if python3 scripts/bench_gpu.py "${args[@]}" "${llmc[@]}" >"$GPU_CHECK_LOGS/bench.txt" 2>&1; then
         cat "$GPU_CHECK_LOGS/bench.txt"
         grep -E '^(none|lisa|omgd|llm\.c) ' "$GPU_CHECK_LOGS/bench.txt" | awk '$2 != "vs" {print $1 " " $2 " tok/s"}' | tr '\n' ';' | sed 's/;$//' >>"$NOTE"
@@ -305,7 +312,7 @@ if [ "$GPU_CHECK_DRY_RUN" = 1 ]; then
     export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # a shared CPU: OpenMP's spinning threads slow tiny runs 3x
     export BIN_FP32=build/gpu/train_gpt2_engine_on_cpu BIN_BF16=build/gpu/train_gpt2_engine_on_cpu
     export BIN_SPIN=build/gpu/train_gpt2_engine_on_cpu BIN_MUTANT=build/gpu/train_gpt2_engine_on_cpu_
-    export KERNEL_CHECKS="build/gpu/test_attention_host_fp32 build/gpu/test_device_slice_fp32"
+    export KERNEL_CHECKS="build/gpu/test_attention_host_fp32 build/gpu/test_device_slice_fp32 build/gpu/test_attention_tc_host"
     export LLMC_BIN="$ROOT/test/gpu/dry_run/llmc_train_gpt2cu"
 else
     export BIN_FP32=./train_gpt2fp32cu BIN_BF16=./train_gpt2cu

@@ -37,13 +37,49 @@ compare() {  # compare NAME REF RUN
 }
 for v in "omgd:" "full AdamW:--set omgd.mode=none" "lisa:--set omgd.mode=lisa" "omgd reset:--set omgd.state=reset" \
          "omgd after warmup:--set omgd.warmup_steps=4" "omgd_tensor:--set omgd.mode=omgd_tensor --set omgd.active_layers=3" \
-         "omgd, recomputing GELU and LayerNorm:--set train.recompute=2" "full AdamW, recomputing GELU:--set omgd.mode=none --set train.recompute=1"; do
+         "omgd, recomputing GELU and LayerNorm:--set train.recompute=2" "full AdamW, recomputing GELU:--set omgd.mode=none --set train.recompute=1" \
+         "omgd, 4 micro-batches a step (pinned input slots reused, the loss read once a step):--set train.total_batch_tokens=256"; do
     name=${v%%:*}; read -r -a extra <<<"${v#*:}"
     d="$SCRATCH/${name// /_}"
     ./train_gpt2 "${SMALL[@]}" "${extra[@]}" --set output.dir="$d.cpu" >"$d.cpu.out" 2>&1 || { not_ok "$name: CPU run" "$(tail -1 "$d.cpu.out")"; continue; }
-    "$EMU" "${SMALL[@]}" "${extra[@]}" --set output.dir="$d.gpu" >"$d.gpu.out" 2>&1 || { not_ok "$name: engine run" "$(tail -1 "$d.gpu.out")"; continue; }
+    OMGD_PEAK_TFLOPS=0.001 "$EMU" "${SMALL[@]}" "${extra[@]}" --set output.dir="$d.gpu" >"$d.gpu.out" 2>&1 || { not_ok "$name: engine run" "$(tail -1 "$d.gpu.out")"; continue; }
     compare "$name: the GPU engine's run equals the CPU trainer's (losses, norms, val, weights)" "$d.cpu" "$d.gpu"
 done
+# MFU (the runs above had OMGD_PEAK_TFLOPS=0.001): the start event names the
+# peak; every train record's mfu is tokens/s x FLOPs per token / peak, with
+# the FLOPs counted here from the shape by hand (model/mfu.h's formula:
+# forward, input and weight gradients of the matmuls, the frozen blocks'
+# weight gradients left out; causal attention 6 C (T+1) per block). Relative
+# tolerance 1e-4: the record's ms has 7 significant digits (1e-6); counting
+# the 2 frozen blocks' weight gradients moves MFU by 1e-2.
+mfu_check() {  # mfu_check RUN_DIR
+    python3 - "$1" <<'PY'
+import json, sys
+d = sys.argv[1]
+cfg = json.load(open(f"{d}/config.json"))
+L, C, V, T = cfg["model"]["depth"], cfg["model"]["channels"], cfg["model"]["vocab"], cfg["train"]["seq_len"]
+rows = [json.loads(l) for l in open(f"{d}/log.jsonl")]
+start = next(r for r in rows if r.get("event") == "start")
+assert start["peak_flops"] == 1e9 and "OMGD_PEAK_TFLOPS" in start["peak"], start
+train = [r for r in rows if r["type"] == "train"]
+assert train
+for r in train:
+    block, head = 12 * C * C, V * C  # multiply-adds per token: one block's matmuls, the LM head
+    fpt = 2 * 2 * (L * block + head) + 2 * (len(r["active_layers"]) * block + head) + 6 * L * C * (T + 1)
+    want = start["tokens_per_step"] / (r["ms"] / 1e3) * fpt / start["peak_flops"]
+    assert abs(r["mfu"] - want) <= 1e-4 * want, (r["step"], r["mfu"], want)
+print(len(train), "records")
+PY
+}
+for run in omgd full_AdamW; do
+    check "MFU in the GPU engine's $run run: peak in the start event, every train record's mfu by the hand count" \
+        "$(mfu_check "$SCRATCH/$run.gpu" 2>&1 | tail -1)" mfu_check "$SCRATCH/$run.gpu"
+done
+check "MFU on the progress lines of the GPU engine, not the CPU trainer's" \
+    "$(grep -m1 '^step ' "$SCRATCH/omgd.gpu.out"); $(grep -m1 '^step ' "$SCRATCH/omgd.cpu.out")" \
+    bash -c 'grep -qE "^step .* tok/s \| mfu [0-9.]+% \|" "$1" && ! grep -q mfu "$2" && ! grep -q mfu "$3"' _ \
+    "$SCRATCH/omgd.gpu.out" "$SCRATCH/omgd.cpu.out" "$SCRATCH/omgd.cpu/log.jsonl"
+
 # a skipped update (NaN gradient norm) on the step a new period starts:
 # the period switch's copies are not waited for by an update
 d2="$SCRATCH/nan_skip"

@@ -43,6 +43,14 @@ static inline void layernorm_forward_gpu(float *out, float *mean, float *rstd, c
                                          const float *b, int N, int C, cudaStream_t s) {
     emu_launch(s, [=] { layernorm_forward(out, mean, rstd, inp, w, b, N, C); });
 }
+static inline void residual_layernorm_forward_gpu(float *resid, float *out, float *mean, float *rstd, const float *a,
+                                                  const float *b, const float *w, const float *bias, int N, int C,
+                                                  cudaStream_t s) {
+    emu_launch(s, [=] {
+        residual_forward(resid, a, b, N * C);
+        layernorm_forward(out, mean, rstd, resid, w, bias, N, C);
+    });
+}
 static inline void layernorm_backward_gpu(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                                           const float *w, const float *mean, const float *rstd, float *, int N, int C,
                                           cudaStream_t s) {
@@ -84,7 +92,25 @@ static inline void matmul_backward_gpu(MatmulContext *mc, float *dinp, float *dw
     });
 }
 
+// The GELU-fused matmuls (cuBLASLt epilogues on the GPU): the unfused CPU
+// layers, so the buffers each call gets are checked (pre-GELU into pre,
+// GELU into out; the derivative taken at pre).
+static inline void matmul_forward_gelu_gpu(MatmulContext *, float *out, float *pre, const float *inp, const float *w,
+                                           const float *bias, int N, int IC, int OC, cudaStream_t s) {
+    emu_launch(s, [=] {
+        matmul_forward(pre, inp, w, bias, N, IC, OC);
+        gelu_forward(out, pre, N * OC);
+    });
+}
+static inline void matmul_backward_dgelu_gpu(MatmulContext *mc, float *dpre, float *dw, float *db, const float *dout,
+                                             const float *inp, const float *w, const float *pre, int N, int IC, int OC,
+                                             cudaStream_t s) {
+    matmul_backward_gpu(mc, dpre, dw, db, dout, inp, w, N, IC, OC, s);
+    gelu_backward_gpu(dpre, pre, (long long)N * IC, s);
+}
+
 static inline int attention_head_size_supported(int hs) { return hs > 0; }
+static inline size_t attention_backward_scratch_floats(size_t B, size_t T, size_t C, size_t NH) { return B * NH * T; }
 // The CPU attention keeps the softmax matrix; the engine keeps only lse:
 // forward into a scratch matrix, recomputed for the backward pass.
 static inline void attention_forward_gpu(float *out, float *lse, const float *qkv, int B, int T, int C, int NH,
@@ -119,6 +145,15 @@ static inline void fused_classifier_gpu(float *logits, float *losses, const int 
         softmax_crossentropy_forward(probs, losses, logits, targets, BT, V, Vp);
         if (write_grad) softmax_crossentropy_backward(logits, probs, targets, dloss, BT, V, Vp);
         free(probs);
+    });
+}
+
+// The micro-batch's mean loss added to *acc (in double, as the kernel).
+static inline void loss_accumulate_gpu(double *acc, const float *losses, int BT, cudaStream_t s) {
+    emu_launch(s, [=] {
+        double sum = 0.0;
+        for (int i = 0; i < BT; i++) sum += losses[i];
+        *acc += (double)(float)(sum / BT);
     });
 }
 

@@ -39,7 +39,7 @@ static void compare(const char *name, const floatX *got, const float *want, size
 
 template <int HS>
 static void emulate_forward(floatX *out, float *lse, const floatX *qkv, int B, int T, int C, int NH) {
-    static float4 Ks[ATTN_TILE][HS / 4], Vs[ATTN_TILE][HS / 4];
+    static float4 Ks[ATTN_TILE][ATTN_ROW4(HS)], Vs[ATTN_TILE][ATTN_ROW4(HS)];
     static AttnFwdRow<HS> rows[ATTN_TILE];
     float scale = 1.0f / sqrtf((float)HS);
     long long C3 = 3LL * C;
@@ -66,7 +66,7 @@ static void emulate_forward(floatX *out, float *lse, const floatX *qkv, int B, i
 template <int HS, int WHICH>
 static void emulate_backward_kv(floatX *dqkv, const floatX *dout, const floatX *qkv, const float *lse, const float *D,
                                 int B, int T, int C, int NH) {
-    static float4 Qs[ATTN_TILE][HS / 4], dOs[ATTN_TILE][HS / 4];
+    static float4 Qs[ATTN_TILE][ATTN_ROW4(HS)], dOs[ATTN_TILE][ATTN_ROW4(HS)];
     static float Ls[ATTN_TILE], Ds[ATTN_TILE];
     static AttnKeyRow<HS> rows[ATTN_TILE];
     float scale = 1.0f / sqrtf((float)HS);
@@ -94,7 +94,7 @@ static void emulate_backward_kv(floatX *dqkv, const floatX *dout, const floatX *
 template <int HS>
 static void emulate_backward_q(floatX *dqkv, const floatX *dout, const floatX *qkv, const float *lse, const float *D,
                                int B, int T, int C, int NH) {
-    static float4 Ks[ATTN_TILE][HS / 4], Vs[ATTN_TILE][HS / 4];
+    static float4 Ks[ATTN_TILE][ATTN_ROW4(HS)], Vs[ATTN_TILE][ATTN_ROW4(HS)];
     static AttnQueryRow<HS> rows[ATTN_TILE];
     float scale = 1.0f / sqrtf((float)HS);
     long long C3 = 3LL * C;
