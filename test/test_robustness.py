@@ -199,9 +199,12 @@ def body(tmp, rng):
     kills, mid_write, attempts = 0, 0, 0
     while attempts < 80 and not run_complete(d):
         attempts += 1
-        p = subprocess.Popen(args(d, "output.resume=latest"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        if attempts % 2:
+        p = subprocess.Popen(args(d, "output.resume=latest"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if attempts % 4 == 1:  # any moment, start-up included
             time.sleep(rng.uniform(0.0, run_s / 3))
+        elif attempts % 2:  # a few steps in: a resumed run near the end may finish sooner than run_s / 3
+            wait_for_step_line(p)
+            time.sleep(rng.uniform(0.0, run_s / 12))
         else:  # wait for a checkpoint's temporary file to appear, then kill
             deadline = time.time() + run_s
             while time.time() < deadline and p.poll() is None and not glob.glob(os.path.join(d, "*.tmp")):
@@ -213,8 +216,9 @@ def body(tmp, rng):
             if glob.glob(os.path.join(d, "*.tmp")):
                 mid_write += 1
         elif p.returncode != 0:
-            not_ok("SIGKILL: resumed run", f"exit {p.returncode}: {p.stderr.read().decode()[-300:]}")
+            not_ok("SIGKILL: resumed run", f"exit {p.returncode}: {p.stderr.read()[-300:]}")
             break
+        p.stdout.close()
         p.stderr.close()
     check(kills >= 3 and mid_write >= 1, f"SIGKILL: killed {kills} times, {mid_write} in the middle of a checkpoint write",
           f"{kills} kills, {mid_write} mid-write in {attempts} attempts")
