@@ -148,9 +148,8 @@ static void check_shape(int B, int T, int NH, unsigned *seed) {
     for (size_t i = 0; i < nqkv; i++) x_dqkv[i] = __float2bfloat16_rn(NAN);
     for (size_t i = 0; i < nrow; i++) lse[i] = NAN;
 
-    alignas(16) static tc_bf16 s0[TC_TILE * TC_STRIDE], s1[2 * TC_TILE * TC_STRIDE], s2[2 * TC_TILE * TC_STRIDE],
-        s3[TC_TILE * TC_STRIDE];
-    static float Ls[TC_TILE], Ds[TC_TILE];
+    alignas(16) static tc_bf16 s0[2 * TC_BUF], s1[2 * TC_BUF], s2[2 * TC_BUF], s3[TC_BUF];
+    static float Ls[2 * TC_TILE], Ds[2 * TC_TILE];
     float sc = 1.0f / sqrtf((float)TC_HS);
     int tiles = (T + TC_TILE - 1) / TC_TILE;
     for (int bh = 0; bh < B * NH; bh++)
