@@ -149,7 +149,7 @@ static void check_shape(int B, int T, int NH, unsigned *seed) {
     for (size_t i = 0; i < nqkv; i++) x_dqkv[i] = __float2bfloat16_rn(NAN);
     for (size_t i = 0; i < nrow; i++) lse[i] = NAN;
 
-    alignas(16) static tc_bf16 s0[2 * TC_BUF], s1[2 * TC_BUF], s2[2 * TC_BUF], s3[TC_BUF];
+    alignas(16) static tc_bf16 s0[2 * TC_BUF], s1[2 * TC_BUF], s2[2 * TC_BUF], s3[TC_BUF], s4[TC_BUF];
     static float Ls[2 * TC_TILE], Ds[2 * TC_TILE];
     float sc = 1.0f / sqrtf((float)TC_HS);
     int tiles = (T + TC_TILE - 1) / TC_TILE;
@@ -163,7 +163,7 @@ static void check_shape(int B, int T, int NH, unsigned *seed) {
         for (int bx = 0; bx < tiles; bx++)
             host_block_run(TC_THREADS, [&](int tid) {
                 attn_tc_backward_block(x_dqkv, dq_acc, x_dout, x_qkv, lse, D, T, C, NH, sc, bx, bh, tid, s0, s1, s2,
-                                       s3, Ls, Ds);
+                                       s4, s3, Ls, Ds);
             });
     for (long long idx = 0; idx < (long long)nout; idx++) attn_tc_dq_convert(x_dqkv, dq_acc, idx, C);
 
