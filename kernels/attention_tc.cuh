@@ -23,20 +23,19 @@
 //   buffer that a last kernel converts into dqkv's q part. dK and dV are
 //   each block's own (no atomics); dQ's sum order depends on the schedule.
 //
-// Loads from global memory are 16 bytes (8 bf16); shared-memory rows are
-// TC_STRIDE = 72 elements (144 bytes), so that a warp's fragment loads hit
-// 16 distinct banks with two lanes per 32-bit word (no conflict), for the
-// row-wise (load_bf16x2) and the column-wise (load_bf16x2_strided) loads.
+// Loads from global memory are 16 bytes (8 bf16, cp.async); fragments come
+// from shared memory by ldmatrix (.trans where k runs down the rows), whose
+// 8 row addresses per matrix hit 32 distinct banks with rows of TC_STRIDE =
+// 72 elements (144 bytes: row r starts at bank 4 r mod 32).
 //
 // Every function below takes its thread index (tid) and block coordinates
 // as arguments, and shared memory as pointers: the __global__ wrappers pass
 // threadIdx/blockIdx and __shared__ arrays; test/host/test_attention_tc_host.cu
 // runs the same functions for every thread of every block on the CPU.
 //
-// The forward pass double-buffers its key tiles with cp.async (the next
-// tile is copied while this one is used). Not yet: the same in the
-// backward pass (its shared memory is at 36.5 KiB; two buffers of Q and dO
-// need the dynamic opt-in above 48 KiB); Hopper's wgmma (a warpgroup-wide product from shared memory)
+// Both passes double-buffer their tiles with cp.async (the next tile is
+// copied while this one is used; the backward pass's 55 KiB of shared
+// memory is dynamic, with the opt-in above 48 KiB). Not yet: Hopper's wgmma (a warpgroup-wide product from shared memory)
 // would replace the mma_bf16_16816 loops of one block function, keeping the
 // softmax and the staging.
 #ifndef KERNELS_ATTENTION_TC_CUH
@@ -96,48 +95,62 @@ __host__ __device__ __forceinline__ void tc_stage_rows_async(tc_bf16 *dst, const
 }
 
 // The A fragments of 16 rows (from row0 of a staged tile) x 64 columns: k
-// step kk (columns 16 kk ..), register r (see kernels/warp_mma.cuh).
+// step kk (columns 16 kk ..), register r (see kernels/warp_mma.cuh): one
+// ldmatrix.x4 per k step, matrix r = rows 8 (r % 2).., columns 8 (r / 2)..
 __host__ __device__ __forceinline__ void tc_load_a_rows(uint32_t f[4][4], const tc_bf16 *tile, int row0, int lane) {
-    int g = lane >> 2, t = lane & 3;
+    int m = lane >> 3, rr = lane & 7;  // the matrix and row this lane names
 TC_UNROLL
     for (int kk = 0; kk < 4; kk++)
-TC_UNROLL
-        for (int r = 0; r < 4; r++)
-            f[kk][r] = load_bf16x2(tile + (row0 + g + 8 * (r & 1)) * TC_STRIDE + kk * 16 + 2 * t + 8 * (r >> 1));
+        ldmatrix_x4(f[kk], tile + (row0 + 8 * (m & 1) + rr) * TC_STRIDE + kk * 16 + 8 * (m >> 1));
 }
 
 // acc (16 x 64, eight n tiles of 8) += A (16 x 64, fragments f) times the
-// transpose of 64 staged rows: B(k, n) = tile[n][k] (k along a row).
+// transpose of 64 staged rows: B(k, n) = tile[n][k] (k along a row). One
+// ldmatrix.x4 gives the B fragments of n tile j for two k steps: matrices
+// (k step kk, columns 0-7 | 8-15), (kk + 1, 0-7 | 8-15).
 __host__ __device__ __forceinline__ void tc_mma_abt(float acc[8][4], const uint32_t f[4][4], const tc_bf16 *tile,
                                                     int lane) {
-    int g = lane >> 2, t = lane & 3;
+    int m = lane >> 3, rr = lane & 7;
 TC_UNROLL
     for (int j = 0; j < 8; j++)
 TC_UNROLL
-        for (int kk = 0; kk < 4; kk++) {
-            const tc_bf16 *p = tile + (j * 8 + g) * TC_STRIDE + kk * 16 + 2 * t;
-            uint32_t b[2] = {load_bf16x2(p), load_bf16x2(p + 8)};
-            mma_bf16_16816(acc[j], f[kk], b);
+        for (int kk = 0; kk < 4; kk += 2) {
+            uint32_t r[4];
+            ldmatrix_x4(r, tile + (j * 8 + rr) * TC_STRIDE + (kk + (m >> 1)) * 16 + 8 * (m & 1));
+            uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
+            mma_bf16_16816(acc[j], f[kk], b0);
+            mma_bf16_16816(acc[j], f[kk + 1], b1);
         }
 }
 
+// acc (16 x 64) += A (16 x 16: k step kk, fragment a) times rows 16 kk ..
+// 16 kk + 15 of a staged tile: B(k, n) = tile[k][n] (k down the rows). One
+// ldmatrix.x4.trans gives the B fragments of n tiles n and n + 1: matrices
+// (rows 0-7 | 8-15 of the k step, columns of n), (the same, n + 1).
+__host__ __device__ __forceinline__ void tc_mma_a_b(float acc[8][4], const uint32_t a[4], const tc_bf16 *tile, int kk,
+                                                    int lane) {
+    int m = lane >> 3, rr = lane & 7;
+TC_UNROLL
+    for (int n = 0; n < 8; n += 2) {
+        uint32_t r[4];
+        ldmatrix_x4_trans(r, tile + (kk * 16 + 8 * (m & 1) + rr) * TC_STRIDE + (n + (m >> 1)) * 8);
+        uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
+        mma_bf16_16816(acc[n], a, b0);
+        mma_bf16_16816(acc[n + 1], a, b1);
+    }
+}
+
 // acc (16 x 64) += P (16 x 64, as C fragments p) times 64 staged rows:
-// B(k, n) = tile[k][n] (k down the rows). P goes to bf16 as A fragments.
+// B(k, n) = tile[k][n]. P goes to bf16 as A fragments.
 __host__ __device__ __forceinline__ void tc_mma_pb(float acc[8][4], const float p[8][4], const tc_bf16 *tile,
                                                    int lane) {
-    int g = lane >> 2, t = lane & 3;
 TC_UNROLL
     for (int kk = 0; kk < 4; kk++) {
         // C fragments of n tiles 2kk, 2kk+1 = the A fragment of k step kk
         uint32_t a[4] = {pack_bf16x2(p[2 * kk][0], p[2 * kk][1]), pack_bf16x2(p[2 * kk][2], p[2 * kk][3]),
                          pack_bf16x2(p[2 * kk + 1][0], p[2 * kk + 1][1]),
                          pack_bf16x2(p[2 * kk + 1][2], p[2 * kk + 1][3])};
-TC_UNROLL
-        for (int n = 0; n < 8; n++) {
-            const tc_bf16 *q = tile + (kk * 16 + 2 * t) * TC_STRIDE + n * 8 + g;
-            uint32_t b[2] = {load_bf16x2_strided(q, TC_STRIDE), load_bf16x2_strided(q + 8 * TC_STRIDE, TC_STRIDE)};
-            mma_bf16_16816(acc[n], a, b);
-        }
+        tc_mma_a_b(acc, a, tile, kk, lane);
     }
 }
 
@@ -152,6 +165,8 @@ TC_UNROLL
 // (two buffers of 64 x TC_STRIDE each: the next key tile is copied with
 // cp.async while this one is used)
 #define TC_BUF (TC_TILE * TC_STRIDE)
+// The backward kernel's shared memory: Q and dO twice, K, V, dS; lse and D twice.
+#define TC_BWD_SMEM ((7 * TC_BUF) * sizeof(tc_bf16) + 4 * TC_TILE * sizeof(float))
 __host__ __device__ __forceinline__ void attn_tc_forward_block(tc_bf16 *out, float *lse, const tc_bf16 *qkv, int T,
                                                                int C, int NH, float scale, int q_tile, int bh, int tid,
                                                                tc_bf16 *Qs, tc_bf16 *Ks, tc_bf16 *Vs) {
@@ -234,44 +249,71 @@ TC_UNROLL
     }
 }
 
-// ---- backward: block (k_tile, bh). Shared: Qs, dOs, Ks, dSs (64 x TC_STRIDE
-// each), Ls, Ds (64 floats). dq_acc (B,T,C) fp32, zeroed before; dqkv's k
-// and v parts are written here, its q part by attn_tc_dq_convert.
+// The backward pass's query tile i0: Q and dO rows by cp.async (the
+// caller commits), lse (in base 2) and D by plain stores (+inf and 0 past
+// T: P = 0 there).
+__host__ __device__ __forceinline__ void tc_stage_q_tile(tc_bf16 *Qs, tc_bf16 *dOs, float *Ls, float *Ds,
+                                                         const tc_bf16 *base, long long C3, const tc_bf16 *dbase,
+                                                         int C, const float *lse_bh, const float *D_bh, int i0, int T,
+                                                         int tid) {
+    tc_stage_rows_async(Qs, base, C3, i0, T, tid);
+    tc_stage_rows_async(dOs, dbase, C, i0, T, tid);
+    for (int r = tid; r < TC_TILE; r += TC_THREADS) {
+        int q = i0 + r;
+        Ls[r] = q < T ? lse_bh[q] * TC_LOG2E : INFINITY;
+        Ds[r] = q < T ? D_bh[q] : 0.0f;
+    }
+}
+
+// ---- backward: block (k_tile, bh). Shared: Qs, dOs (two buffers of 64 x
+// TC_STRIDE each: the next query tile is copied with cp.async while this one
+// is used), Ks, Vs, dSs (64 x TC_STRIDE), Ls, Ds (two buffers of 64
+// floats). K's and V's fragments are loaded from shared memory where each
+// product needs them, not held across the loop (registers: no spill).
+// dq_acc (B,T,C) fp32, zeroed before; dqkv's k and v parts are written
+// here, its q part by attn_tc_dq_convert.
 __host__ __device__ __forceinline__ void attn_tc_backward_block(tc_bf16 *dqkv, float *dq_acc, const tc_bf16 *dout,
                                                                 const tc_bf16 *qkv, const float *lse, const float *D,
                                                                 int T, int C, int NH, float scale, int k_tile, int bh,
-                                                                int tid, tc_bf16 *Qs, tc_bf16 *dOs, tc_bf16 *Ks,
-                                                                tc_bf16 *dSs, float *Ls, float *Ds) {
+                                                                int tid, tc_bf16 *Qb, tc_bf16 *dOb, tc_bf16 *Ks,
+                                                                tc_bf16 *Vs, tc_bf16 *dSs, float *Lb, float *Db) {
     int b = bh / NH, h = bh % NH, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
     long long C3 = 3LL * C;
     const tc_bf16 *base = qkv + (long long)b * T * C3 + (long long)h * TC_HS;
     const tc_bf16 *dbase = dout + (long long)b * T * C + (long long)h * TC_HS;
     const float *lse_bh = lse + (long long)bh * T, *D_bh = D + (long long)bh * T;
     int k0 = k_tile * TC_TILE;
-    tc_stage_rows(Ks, base + C, C3, k0, T, tid);
-    tc_stage_rows(dSs, base + 2 * C, C3, k0, T, tid);  // V, until the first dS
-    block_barrier();
-    uint32_t kf[4][4], vf[4][4];
-    tc_load_a_rows(kf, Ks, warp * 16, lane);
-    tc_load_a_rows(vf, dSs, warp * 16, lane);
+    // a group: K and V (waited for with the first query tile)
+    tc_stage_rows_async(Ks, base + C, C3, k0, T, tid);
+    tc_stage_rows_async(Vs, base + 2 * C, C3, k0, T, tid);
+    cp_async_commit();
+    tc_stage_q_tile(Qb, dOb, Lb, Db, base, C3, dbase, C, lse_bh, D_bh, k0, T, tid);  // a group: the first query tile
+    cp_async_commit();
     float dk[8][4], dv[8][4];
     tc_zero(dk);
     tc_zero(dv);
     int key[2] = {k0 + warp * 16 + g, k0 + warp * 16 + g + 8};
     float sl2 = scale * TC_LOG2E;
     for (int i0 = k0; i0 < T; i0 += TC_TILE) {  // from the diagonal tile (i0 == k0) on
-        block_barrier();  // the previous tile's Qs, dOs, dSs are no longer read
-        tc_stage_rows(Qs, base, C3, i0, T, tid);
-        tc_stage_rows(dOs, dbase, C, i0, T, tid);
-        for (int r = tid; r < TC_TILE; r += TC_THREADS) {
-            int q = i0 + r;
-            Ls[r] = q < T ? lse_bh[q] * TC_LOG2E : INFINITY;  // rows past T: P = 0
-            Ds[r] = q < T ? D_bh[q] : 0.0f;
+        int buf = ((i0 - k0) / TC_TILE) & 1;
+        tc_bf16 *Qs = Qb + buf * TC_BUF, *dOs = dOb + buf * TC_BUF;
+        const float *Ls = Lb + buf * TC_TILE, *Ds = Db + buf * TC_TILE;
+        if (i0 + TC_TILE < T) {  // the next tile into the other buffers (free: the barrier at this loop's end)
+            tc_stage_q_tile(Qb + (buf ^ 1) * TC_BUF, dOb + (buf ^ 1) * TC_BUF, Lb + (buf ^ 1) * TC_TILE,
+                            Db + (buf ^ 1) * TC_TILE, base, C3, dbase, C, lse_bh, D_bh, i0 + TC_TILE, T, tid);
+            cp_async_commit();
+            cp_async_wait<1>();  // this tile has landed, the next may still fly
+        } else {
+            cp_async_wait<0>();
         }
-        block_barrier();
+        block_barrier();  // every thread's copies (and Ls, Ds) of this tile are visible
         float p[8][4], dp[8][4];  // P^T and dP^T: 16 keys x 64 queries
         tc_zero(p);
-        tc_mma_abt(p, kf, Qs, lane);  // S^T = K Q^T
+        {
+            uint32_t kf[4][4];
+            tc_load_a_rows(kf, Ks, warp * 16, lane);
+            tc_mma_abt(p, kf, Qs, lane);  // S^T = K Q^T
+        }
 TC_UNROLL
         for (int j = 0; j < 8; j++)
 TC_UNROLL
@@ -283,7 +325,11 @@ TC_UNROLL
             }
         tc_mma_pb(dv, p, dOs, lane);  // dV += P^T dO
         tc_zero(dp);
-        tc_mma_abt(dp, vf, dOs, lane);  // dP^T = V dO^T
+        {
+            uint32_t vf[4][4];
+            tc_load_a_rows(vf, Vs, warp * 16, lane);
+            tc_mma_abt(dp, vf, dOs, lane);  // dP^T = V dO^T
+        }
 TC_UNROLL
         for (int j = 0; j < 8; j++)
 TC_UNROLL
@@ -302,13 +348,7 @@ TC_UNROLL
         float dq[8][4];
         tc_zero(dq);
 TC_UNROLL
-        for (int kk = 0; kk < 4; kk++)
-TC_UNROLL
-            for (int n = 0; n < 8; n++) {
-                const tc_bf16 *q = Ks + (kk * 16 + 2 * t) * TC_STRIDE + n * 8 + g;
-                uint32_t bb[2] = {load_bf16x2_strided(q, TC_STRIDE), load_bf16x2_strided(q + 8 * TC_STRIDE, TC_STRIDE)};
-                mma_bf16_16816(dq[n], sf[kk], bb);
-            }
+        for (int kk = 0; kk < 4; kk++) tc_mma_a_b(dq, sf[kk], Ks, kk, lane);
 TC_UNROLL
         for (int r = 0; r < 2; r++) {
             int q = i0 + warp * 16 + g + 8 * r;
@@ -320,6 +360,7 @@ TC_UNROLL
                 atomic_add_f32(dst + n * 8 + 2 * t + 1, dq[n][2 * r + 1] * scale);
             }
         }
+        block_barrier();  // this tile's Qs, dOs, Ls, Ds and dSs are no longer read
     }
 TC_UNROLL
     for (int r = 0; r < 2; r++) {
@@ -351,15 +392,16 @@ __global__ void __launch_bounds__(TC_THREADS, 2) attention_tc_forward_kernel(tc_
     attn_tc_forward_block(out, lse, qkv, T, C, NH, scale, q_tile, blockIdx.y, threadIdx.x, Qs, Ks, Vs);
 }
 
-__global__ void __launch_bounds__(TC_THREADS) attention_tc_backward_kernel(tc_bf16 *dqkv, float *dq_acc,
+__global__ void __launch_bounds__(TC_THREADS, 3) attention_tc_backward_kernel(tc_bf16 *dqkv, float *dq_acc,
                                                                            const tc_bf16 *dout, const tc_bf16 *qkv,
                                                                            const float *lse, const float *D, int T,
                                                                            int C, int NH, float scale) {
-    __shared__ __align__(16) tc_bf16 Qs[TC_TILE * TC_STRIDE], dOs[TC_TILE * TC_STRIDE], Ks[TC_TILE * TC_STRIDE],
-        dSs[TC_TILE * TC_STRIDE];
-    __shared__ float Ls[TC_TILE], Ds[TC_TILE];
-    attn_tc_backward_block(dqkv, dq_acc, dout, qkv, lse, D, T, C, NH, scale, blockIdx.x, blockIdx.y, threadIdx.x, Qs,
-                           dOs, Ks, dSs, Ls, Ds);
+    extern __shared__ __align__(16) unsigned char tc_smem[];  // TC_BWD_SMEM bytes
+    tc_bf16 *Qb = (tc_bf16 *)tc_smem, *dOb = Qb + 2 * TC_BUF, *Ks = dOb + 2 * TC_BUF, *Vs = Ks + TC_BUF;
+    tc_bf16 *dSs = Vs + TC_BUF;
+    float *Lb = (float *)(dSs + TC_BUF), *Db = Lb + 2 * TC_TILE;
+    attn_tc_backward_block(dqkv, dq_acc, dout, qkv, lse, D, T, C, NH, scale, blockIdx.x, blockIdx.y, threadIdx.x, Qb,
+                           dOb, Ks, Vs, dSs, Lb, Db);
 }
 
 __global__ void attention_tc_dq_convert_kernel(tc_bf16 *dqkv, const float *dq_acc, long long n, int C) {
@@ -381,9 +423,12 @@ static inline void attention_tc_backward_gpu(tc_bf16 *dqkv, float *dq_acc, const
                                              cudaStream_t s) {
     long long n = (long long)B * T * C;
     CUDA_CHECK(cudaMemsetAsync(dq_acc, 0, (size_t)n * sizeof(float), s));
+    // above 48 KiB of dynamic shared memory needs the opt-in (a host call; every time, for whichever device is current)
+    CUDA_CHECK(cudaFuncSetAttribute(attention_tc_backward_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    (int)TC_BWD_SMEM));
     dim3 grid(ceil_div(T, TC_TILE), B * NH);
-    attention_tc_backward_kernel<<<grid, TC_THREADS, 0, s>>>(dqkv, dq_acc, dout, qkv, lse, D, T, C, NH,
-                                                             1.0f / sqrtf((float)TC_HS));
+    attention_tc_backward_kernel<<<grid, TC_THREADS, TC_BWD_SMEM, s>>>(dqkv, dq_acc, dout, qkv, lse, D, T, C, NH,
+                                                                       1.0f / sqrtf((float)TC_HS));
     CUDA_CHECK_LAUNCH();
     attention_tc_dq_convert_kernel<<<ceil_div(n, 256), 256, 0, s>>>(dqkv, dq_acc, n, C);
     CUDA_CHECK_LAUNCH();

@@ -62,7 +62,7 @@ typedef struct {
 } MatmulContext;
 
 #define MATMUL_WORKSPACE_BYTES (32u << 20)
-#define BIAS_CHUNKS 64
+#define BIAS_CHUNKS 256  // row chunks of a bias gradient: OC/8 x 256 threads for GPT-2's widths
 
 // max_oc: the widest output a bias gradient is taken of (4C for GPT-2).
 static inline void matmul_context_init(MatmulContext *mc, int max_oc) {
@@ -205,6 +205,7 @@ __global__ void column_sums_partial_kernel(float *partial, const floatX *dout, i
         int c0 = (blockIdx.x * blockDim.x + threadIdx.x) * 8;
         if (c0 >= OC) return;
         float s[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll 4
         for (int r = r0; r < r1; r++) {
             const floatX *p = dout + (long long)r * OC + c0;
 #ifdef ENABLE_FP32

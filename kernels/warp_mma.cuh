@@ -70,6 +70,23 @@ __device__ __forceinline__ void cp_async_commit(void) {
     asm volatile("cp.async.commit_group;\n" ::: "memory");
 #endif
 }
+// ldmatrix.sync.aligned.m8n8.x4(.trans).shared.b16: four 8 x 8 matrices of
+// bf16 from shared memory; lane L gives the address of row L % 8 of matrix
+// L / 8 (16 bytes, 16-byte aligned) and gets in r[i], from matrix i, the
+// pair at row L / 4, columns 2 (L % 4) and 2 (L % 4) + 1; with trans, the
+// pair at rows 2 (L % 4) and 2 (L % 4) + 1 of column L / 4.
+__device__ __forceinline__ void ldmatrix_x4(uint32_t r[4], const void *row) {
+    unsigned a = (unsigned)__cvta_generic_to_shared(row);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(a));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t r[4], const void *row) {
+    unsigned a = (unsigned)__cvta_generic_to_shared(row);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(a));
+}
 // Waits until at most `pending` of this thread's committed groups are in flight.
 template <int pending>
 __device__ __forceinline__ void cp_async_wait(void) {
@@ -90,6 +107,8 @@ static inline void atomic_add_f32(float *p, float v) { *p += v; }  // fibers nev
 // wait that covers its group), so a read before that wait sees old data.
 void cp_async_16(void *smem, const void *gmem, bool valid);
 void cp_async_commit(void);
+void ldmatrix_x4(uint32_t r[4], const void *row);
+void ldmatrix_x4_trans(uint32_t r[4], const void *row);
 void host_cp_async_wait(int pending);
 template <int pending>
 static inline void cp_async_wait(void) { host_cp_async_wait(pending); }
@@ -102,6 +121,8 @@ static inline void block_barrier(void) { abort(); }
 static inline void atomic_add_f32(float *, float) { abort(); }
 static inline void cp_async_16(void *, const void *, bool) { abort(); }
 static inline void cp_async_commit(void) { abort(); }
+static inline void ldmatrix_x4(uint32_t *, const void *) { abort(); }
+static inline void ldmatrix_x4_trans(uint32_t *, const void *) { abort(); }
 template <int pending>
 static inline void cp_async_wait(void) { abort(); }
 #endif

@@ -32,6 +32,7 @@
 struct HostSlot {
     uint32_t a[4], b[2];
     float c[4], v;
+    const void *row;  // ldmatrix: this lane's row address
 };
 static ucontext_t host_fiber[HOST_MAX_THREADS], host_main;
 static char *host_stack[HOST_MAX_THREADS];
@@ -155,6 +156,26 @@ float lane_shfl_xor(float v, int mask) {
     int lane = me & 31;
     return host_slots[p][me - lane + (lane ^ mask)].v;
 }
+
+// ldmatrix's twin: every lane gives a row address; each reads, by PTX's
+// layout, the pairs it gets from the rows the other lanes named.
+static void host_ldmatrix(uint32_t r[4], const void *row, int trans) {
+    int me = host_cur, p = (int)(host_meets[me] & 1);
+    host_slots[p][me].row = row;
+    host_meet();
+    int lane = me & 31, base = me - lane, g = lane >> 2, t = lane & 3;
+    for (int i = 0; i < 4; i++) {
+        if (!trans) {
+            r[i] = load_bf16x2((const __nv_bfloat16 *)host_slots[p][base + 8 * i + g].row + 2 * t);
+        } else {
+            const __nv_bfloat16 *r0 = (const __nv_bfloat16 *)host_slots[p][base + 8 * i + 2 * t].row;
+            const __nv_bfloat16 *r1 = (const __nv_bfloat16 *)host_slots[p][base + 8 * i + 2 * t + 1].row;
+            r[i] = (uint32_t)__bfloat16_as_ushort(r0[g]) | ((uint32_t)__bfloat16_as_ushort(r1[g]) << 16);
+        }
+    }
+}
+void ldmatrix_x4(uint32_t r[4], const void *row) { host_ldmatrix(r, row, 0); }
+void ldmatrix_x4_trans(uint32_t r[4], const void *row) { host_ldmatrix(r, row, 1); }
 
 void mma_bf16_16816(float d[4], const uint32_t a[4], const uint32_t b[2]) {
     int me = host_cur, p = (int)(host_meets[me] & 1);
