@@ -168,11 +168,12 @@ void comm_connect(Comm *c, const CommConfig *cfg) {
              cudaGetErrorName(err), cudaGetErrorString(err));
     if (err == cudaErrorNoDevice || devices == 0)
         fail("no CUDA device found: train_gpt2cu needs a GPU per rank (the CPU trainer is ./train_gpt2)");
-    if (c->local_rank >= devices)
+    int gpu = launcher_gpu(c->local_rank, devices);
+    if (gpu < 0)
         fail("node-local rank %d has no GPU of its own: this node has %d GPU%s; start at most %d rank%s per node "
              "(one per GPU)",
              c->local_rank, devices, devices == 1 ? "" : "s", devices, devices == 1 ? "" : "s");
-    cuda_check(cudaSetDevice(c->local_rank), "cudaSetDevice");
+    cuda_check(cudaSetDevice(gpu), "cudaSetDevice");
     const char *method = cfg->init;
     if (strcmp(method, "auto") == 0) {
 #ifdef USE_MPI
