@@ -112,13 +112,10 @@ void comm_wait(Comm *c) {
         if (q != cudaErrorNotReady) cuda_check(q, "waiting for a collective");
         ncclResult_t async = ncclSuccess;
         nccl_check(ncclCommGetAsyncError(s->nccl, &async), "ncclCommGetAsyncError");
-        if (async != ncclSuccess && async != ncclInProgress) {
-            fail_hook = NULL;
-            ncclCommAbort(s->nccl);
+        if (async != ncclSuccess && async != ncclInProgress)  // abort_job aborts NCCL and tells the others
             fail("NCCL reports \"%s\" while this rank waits for a collective: another rank failed or died (its "
                  "message is in its output)",
                  ncclGetErrorString(async));
-        }
         if (spins % 1000 == 999) check_failed_ranks(c, s);  // every ~0.1 s
         struct timespec ts = {0, 100000};
         nanosleep(&ts, NULL);
