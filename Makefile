@@ -93,6 +93,15 @@ $(BUILD)/comm/comm_nccl.o: comm/comm_nccl.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	mpicc $(CFLAGS) -I$(CUDA_HOME)/include -c -o $@ $<
 
+# comm/comm_nccl.c built on the stand-ins of test/host/nccl_on_files/ (no
+# GPU, no NCCL, no MPI): test/test_comm_nccl_on_files.sh runs it as N processes.
+COMM_NCCL_FAKE_OBJ = $(filter-out $(BUILD)/comm/comm_mpi.o $(BUILD)/comm/mpi_host.o $(BUILD)/comm/comm_local.o,$(LIB_OBJ))
+$(BUILD)/tests/comm_nccl_on_files: test/host/nccl_on_files/tool.c test/host/nccl_on_files/fake.c comm/comm_nccl.c \
+                                   test/host/nccl_on_files/nccl.h test/host/nccl_on_files/cuda_runtime.h $(COMM_NCCL_FAKE_OBJ)
+	@mkdir -p $(dir $@)
+	gcc -O1 -std=c11 -Wall -Wextra -Wno-unused-parameter -fopenmp -D_GNU_SOURCE -I. -Itest/host/nccl_on_files $(DEPS_CFLAGS) \
+	    -o $@ test/host/nccl_on_files/tool.c test/host/nccl_on_files/fake.c comm/comm_nccl.c $(COMM_NCCL_FAKE_OBJ) $(LDLIBS)
+
 test: tests
 	test/run_tests.sh
 

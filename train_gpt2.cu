@@ -50,6 +50,7 @@
 #include "omgd/device_slice.cuh"
 #include "omgd/omgd_update.cuh"
 extern "C" {
+#include "comm/launcher.h"
 #include "common/rng.h"
 #include "common/sysmem.h"
 #include "model/cpu_layers.h"
@@ -224,12 +225,12 @@ static void pick_device(const Omgd *omgd) {
              "for this CUDA toolkit (the CPU trainer is ./train_gpt2)",
              cudaGetErrorName(err), cudaGetErrorString(err));
     if (devices == 0) fail("no CUDA device found: train_gpt2cu needs a GPU (the CPU trainer is ./train_gpt2)");
-    int local = omgd->comm ? omgd->comm->local_rank : 0;
-    if (local >= devices)
+    int local = omgd->comm ? omgd->comm->local_rank : 0, gpu = launcher_gpu(local, devices);
+    if (gpu < 0)
         fail("node-local rank %d has no GPU of its own: this node has %d GPU%s; start at most %d rank%s per node "
              "(one per GPU)",
              local, devices, devices == 1 ? "" : "s", devices, devices == 1 ? "" : "s");
-    CUDA_CHECK(cudaSetDevice(local));
+    CUDA_CHECK(cudaSetDevice(gpu));
 }
 
 // Prints the memory plan and fails with one line if the device (or, for

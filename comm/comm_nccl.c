@@ -112,13 +112,10 @@ void comm_wait(Comm *c) {
         if (q != cudaErrorNotReady) cuda_check(q, "waiting for a collective");
         ncclResult_t async = ncclSuccess;
         nccl_check(ncclCommGetAsyncError(s->nccl, &async), "ncclCommGetAsyncError");
-        if (async != ncclSuccess && async != ncclInProgress) {
-            fail_hook = NULL;
-            ncclCommAbort(s->nccl);
+        if (async != ncclSuccess && async != ncclInProgress)  // abort_job aborts NCCL and tells the others
             fail("NCCL reports \"%s\" while this rank waits for a collective: another rank failed or died (its "
                  "message is in its output)",
                  ncclGetErrorString(async));
-        }
         if (spins % 1000 == 999) check_failed_ranks(c, s);  // every ~0.1 s
         struct timespec ts = {0, 100000};
         nanosleep(&ts, NULL);
@@ -168,11 +165,12 @@ void comm_connect(Comm *c, const CommConfig *cfg) {
              cudaGetErrorName(err), cudaGetErrorString(err));
     if (err == cudaErrorNoDevice || devices == 0)
         fail("no CUDA device found: train_gpt2cu needs a GPU per rank (the CPU trainer is ./train_gpt2)");
-    if (c->local_rank >= devices)
+    int gpu = launcher_gpu(c->local_rank, devices);
+    if (gpu < 0)
         fail("node-local rank %d has no GPU of its own: this node has %d GPU%s; start at most %d rank%s per node "
              "(one per GPU)",
              c->local_rank, devices, devices == 1 ? "" : "s", devices, devices == 1 ? "" : "s");
-    cuda_check(cudaSetDevice(c->local_rank), "cudaSetDevice");
+    cuda_check(cudaSetDevice(gpu), "cudaSetDevice");
     const char *method = cfg->init;
     if (strcmp(method, "auto") == 0) {
 #ifdef USE_MPI

@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 // Whether a launcher started this process.
 static inline int launcher_started_us(void) {
@@ -41,6 +42,16 @@ typedef struct {
     int rank, world, local_rank;
     const char *launcher;  // "Open MPI", "Slurm", or NULL (none: rank 0 of 1)
 } LauncherRanks;
+
+// The GPU (index among those this process sees) for the rank with this
+// node-local rank: its own index, or, where the launcher gave each rank one
+// GPU of its own (CUDA_VISIBLE_DEVICES naming a single device, as srun
+// --gpus-per-task=1 does), that one. -1 when the node has too few GPUs.
+static inline int launcher_gpu(int local_rank, int devices) {
+    const char *vis = getenv("CUDA_VISIBLE_DEVICES");
+    if (devices == 1 && vis && *vis && !strchr(vis, ',')) return 0;
+    return local_rank < devices ? local_rank : -1;
+}
 
 // A variable that must hold an integer in [lo, hi]; 0 and a reason in why
 // when it does not.

@@ -17,7 +17,11 @@
 #               omgd_tensor; then bf16 vs CPU
 #   5 resume    a GPU checkpoint resumed on the GPU; a CPU one on the GPU; a
 #               GPU one on the CPU
-#   5b hf       transformers' GPT2LMHeadModel reads our export, we read its
+#   nccl        the fp32 trainer with NCCL on one rank (mpirun -np 1 where
+#               there is an mpirun, else the fs rendezvous) against its run
+#               without NCCL; then the bytes its collectives move per step at
+#               GPT-2 124M (bf16, 2 steps) for full AdamW and OMGD 3/12
+#   hf          transformers' GPT2LMHeadModel reads our export, we read its
 #               files, greedy tokens of the GPU sampler = the CPU's
 #               (test/gpu/check_hf_transformers.py; SKIP without transformers)
 #   6 ordering  spin-kernel builds: late copies and a late update must not
@@ -89,6 +93,7 @@ stage_env() {
 
 stage_build() {
     local targets=(train_gpt2 ordering_on_cpu gpu_host_tests)
+    [ "$GPU_CHECK_DRY_RUN" = 1 ] && command -v mpicc >/dev/null && targets+=(build/gpu/train_gpt2_engine_on_cpu_mpi)
     [ "$GPU_CHECK_DRY_RUN" = 1 ] || targets=(train_gpt2 train_gpt2cu train_gpt2fp32cu gpu_checks gpu_ordering
                                              sample_gpt2 sample_gpt2cu sample_gpt2fp32cu)
     if make -j"$(getconf _NPROCESSORS_ONLN)" "${targets[@]}" "${MAKE_ARGS[@]}" >"$GPU_CHECK_LOGS/build.log" 2>&1; then
@@ -161,6 +166,59 @@ stage_resume() {
     resume_from cpu_to_gpu "$RUNS/cpu" "$BIN_FP32" && compare cpu-gpu "$RUNS/cpu" "$RUNS/cpu_to_gpu" "${FP32_TOL[@]}"
     resume_from gpu_to_cpu "$RUNS/fp32" ./train_gpt2 && compare gpu-cpu "$RUNS/cpu" "$RUNS/gpu_to_cpu" "${FP32_TOL[@]}"
     [ $STATUS -eq 0 ] && note "resumed at step $HALF of $LAST: GPU->GPU (fp32, bf16), CPU->GPU, GPU->CPU equal the uninterrupted runs"
+}
+
+stage_nccl() {
+    if ! ldd "$BIN_NCCL" 2>/dev/null | grep -E 'libnccl|libmpi' >/dev/null; then  # (not -q: with pipefail, ldd's SIGPIPE would fail it)
+        note "skipped: $BIN_NCCL has no NCCL (no nccl.h where it was built)"
+        STATUS=3
+        return
+    fi
+    # the reference: the same binary's run without NCCL (NCCL_SHAPE: a batch
+    # that NCCL_RANKS ranks can share)
+    train nccl_ref "$BIN_FP32" "${NCCL_SHAPE[@]}" || return
+    # one rank through NCCL: mpirun -np 1 (comm.init mpi) where there is one, else the fs rendezvous
+    local launch=() how="fs rendezvous"
+    if command -v mpirun >/dev/null && ldd "$BIN_NCCL" | grep libmpi >/dev/null; then
+        launch=(mpirun --oversubscribe --allow-run-as-root -np "$NCCL_RANKS") how="mpirun, comm.init mpi"
+        local v
+        for v in OMP_NUM_THREADS OMGD_EMU_DEVICES LD_LIBRARY_PATH; do [ -n "${!v:-}" ] && launch+=(-x "$v"); done
+        NCCL_SETS=(--set comm.init=mpi)
+    else
+        NCCL_SETS=(--set comm.init=fs --set comm.dir="$RUNS/nccl_rdv")
+    fi
+    rm -rf "$RUNS/nccl"
+    if ! "${launch[@]}" "$BIN_NCCL" "${SMALL[@]}" "${NCCL_SHAPE[@]}" "${NCCL_SETS[@]}" --set output.dir="$RUNS/nccl" \
+         >"$RUNS/nccl.out" 2>&1; then
+        fail_note "nccl: $(basename "$BIN_NCCL") failed ($how): $(grep -m1 error "$RUNS/nccl.out" || tail -1 "$RUNS/nccl.out")"
+        return
+    fi
+    grep -q '"comm":"NCCL"\|"comm":"MPI"' "$RUNS/nccl/log.jsonl" || fail_note "nccl: the log's start event names no NCCL"
+    compare nccl "$RUNS/nccl_ref" "$RUNS/nccl" "${FP32_TOL[@]}" && note "$NCCL_RANKS rank(s) through $NCCL_WHAT ($how) equal the run without it"
+    # the bytes per step of the collectives at 124M (dry run: the small model)
+    local mode b
+    for mode in none omgd; do
+        rm -rf "$RUNS/bytes_$mode"
+        "${launch[@]}" "$BIN_NCCL_BF16" "${BYTES_SHAPE[@]}" --set omgd.mode=$mode "${NCCL_SETS[@]}" \
+            --set output.dir="$RUNS/bytes_$mode" >"$RUNS/bytes_$mode.out" 2>&1 ||
+            { fail_note "bytes $mode: failed: $(grep -m1 error "$RUNS/bytes_$mode.out" || tail -1 "$RUNS/bytes_$mode.out")"; continue; }
+    done
+    b=$(python3 - "$RUNS" "$BYTES_LABEL" <<'PY'
+import json, sys
+def last(mode):
+    recs = [r for r in map(json.loads, open(f"{sys.argv[1]}/bytes_{mode}/log.jsonl")) if r["type"] == "train"]
+    return recs[-1]
+try:
+    full, omgd = last("none"), last("omgd")
+except Exception as e:
+    print(f"error: {e}")
+    sys.exit(1)
+mb = lambda r, k: r.get(k, 0) / 1e6
+print(f"collectives per step (reduce-scatter + all-gather buffers): full AdamW {mb(full, 'bytes_collective'):.1f} MB, "
+      f"{sys.argv[2]} {mb(omgd, 'bytes_collective'):.1f} MB ({omgd.get('bytes_collective', 0) / max(full.get('bytes_collective', 0), 1):.2f}x); "
+      f"sent by this rank: {mb(full, 'bytes_sent'):.1f} / {mb(omgd, 'bytes_sent'):.1f} MB")
+PY
+) && note "$b" || fail_note "bytes per step: $b"
 }
 
 stage_hf() {
@@ -270,6 +328,19 @@ if [ "${1:-}" = "--stage" ]; then
     # the embedding backward); bf16: 8-bit mantissas (2^-9 relative per
     # rounding), so losses move by ~1e-2.
     FP32_TOL=(--loss-tol 1e-4 --norm-tol 1e-3 --param-tol 1e-5)
+    # the nccl stage's bytes per step: GPT-2 124M, 2 steps (the dry run: the small model)
+    if [ "$GPU_CHECK_DRY_RUN" = 1 ]; then
+        NCCL_SHAPE=(--set train.total_batch_tokens=64)  # 2 ranks (the MPI stand-in), one micro-batch each
+        BYTES_SHAPE=("${SMALL[@]}" "${NCCL_SHAPE[@]}" --set train.steps=2 --set train.val_every=0 --set output.checkpoint_every=0)
+        BYTES_LABEL="OMGD 2/4"
+    else
+        NCCL_SHAPE=()
+        BYTES_SHAPE=(--config configs/default.json --set model.preset=d12 --set train.batch_size=8 --set train.seq_len=1024
+                     --set train.total_batch_tokens=0 --set train.steps=2 --set train.val_every=0 --set train.sample_every=0
+                     --set output.checkpoint_every=0 --set optimizer.warmup_steps=0 --set omgd.active_layers=3
+                     --set omgd.switch_interval=100 --set omgd.warmup_steps=0)
+        BYTES_LABEL="OMGD 3/12"
+    fi
     BF16_TOL=(--loss-tol 5e-2 --norm-tol 5e-2 --param-tol 2e-2)
     train() {  # train NAME BINARY ARGS...: a run in $RUNS/NAME, output in $RUNS/NAME.out
         local name=$1 bin=$2; shift 2
@@ -314,11 +385,15 @@ if [ "$GPU_CHECK_DRY_RUN" = 1 ]; then
     export BIN_SPIN=build/gpu/train_gpt2_engine_on_cpu BIN_MUTANT=build/gpu/train_gpt2_engine_on_cpu_
     export KERNEL_CHECKS="build/gpu/test_attention_host_fp32 build/gpu/test_device_slice_fp32 build/gpu/test_attention_tc_host"
     export LLMC_BIN="$ROOT/test/gpu/dry_run/llmc_train_gpt2cu"
+    # NCCL's stand-in: the engine's CPU build on MPI, 2 ranks (one would not communicate)
+    export BIN_NCCL=build/gpu/train_gpt2_engine_on_cpu_mpi BIN_NCCL_BF16=build/gpu/train_gpt2_engine_on_cpu_mpi
+    export NCCL_RANKS=2 OMGD_EMU_DEVICES=2 NCCL_WHAT="MPI in NCCL's place" OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 else
     export BIN_FP32=./train_gpt2fp32cu BIN_BF16=./train_gpt2cu
     export BIN_SPIN=build/gpu/train_gpt2fp32cu_spin BIN_MUTANT=build/gpu/train_gpt2fp32cu_spin_
     export KERNEL_CHECKS="build/gpu/check_kernels build/gpu/check_kernels_fp32 build/gpu/check_attention build/gpu/check_attention_fp32"
     export LLMC_BIN="$GPU_CHECK_LOGS/llmc/train_gpt2cu"
+    export BIN_NCCL=./train_gpt2fp32cu BIN_NCCL_BF16=./train_gpt2cu NCCL_RANKS=1 NCCL_WHAT=NCCL
 fi
 
 
@@ -380,8 +455,8 @@ fi
 T0=$(date +%s)
 ROWS=()
 OVERALL=0
-STAGES=${GPU_CHECK_STAGES:-env build kernels trainer resume hf ordering sanitize bench}
-for s in "env 25" "build 180" "kernels 30" "trainer 90" "resume 30" "hf 30" "ordering 45" "sanitize 60" "bench 100"; do
+STAGES=${GPU_CHECK_STAGES:-env build kernels trainer resume nccl hf ordering sanitize bench}
+for s in "env 25" "build 180" "kernels 30" "trainer 90" "resume 30" "nccl 40" "hf 30" "ordering 45" "sanitize 60" "bench 100"; do
     name=${s% *} limit=$((${s#* } * SCALE))
     [[ " $STAGES " == *" $name "* ]] || continue
     override=GPU_CHECK_LIMIT_$name

@@ -15,8 +15,10 @@ GPU_CHECK_DRY_RUN=1 GPU_CHECK_LIMIT_SCALE=4 GPU_CHECK_BUDGET=1920 GPU_CHECK_LOGS
 rc=$?
 table="$(sed -n '/^== GPU check/,$p' "$SCRATCH/out")"
 check "the dry run exits 0" "exit $rc: $(tail -12 "$SCRATCH/out" | tr '\n' ';')" [ $rc -eq 0 ]
-check "its table is the last thing printed, one PASS row per stage (8)" "$table" \
-    bash -c '[ "$(grep -cE "^(env|build|kernels|trainer|resume|ordering|sanitize|bench) +PASS " <<<"$1")" -eq 8 ] && tail -1 <<<"$1" | grep -q "^gpu check: all"' _ "$table"
+check "its table is the last thing printed, one PASS row per stage (9)" "$table" \
+    bash -c '[ "$(grep -cE "^(env|build|kernels|trainer|resume|nccl|ordering|sanitize|bench) +PASS " <<<"$1")" -eq 9 ] && tail -1 <<<"$1" | grep -q "^gpu check: all"' _ "$table"
+check "the nccl stage ran the trainer through the communication layer and recorded the bytes per step" "$(grep '^nccl' <<<"$table")" \
+    grep -qE "^nccl .*2 rank\(s\) through MPI in NCCL's place \(mpirun, comm.init mpi\) equal the run without it.*collectives per step.*full AdamW [0-9.]+ MB, OMGD 2/4 [0-9.]+ MB \(0\.[0-9]+x\)" <<<"$table"
 check "the trainer stage compared 7 runs with the CPU trainer's" "$(grep '^trainer' <<<"$table")" \
     grep -q "^trainer .*7 of 7 equal the CPU trainer's" <<<"$table"
 check "the ordering stage catches both mutants" "$(grep '^ordering' <<<"$table")" \

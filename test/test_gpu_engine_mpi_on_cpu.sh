@@ -168,7 +168,13 @@ check "... and the run resumes from it" "exit $rc: $(tail -3 <<<"$out")" \
     bash -c '[ '$rc' -eq 0 ] && grep -q "resumed from" <<<"$1"' _ "$out"
 
 # one GPU per rank: 2 ranks on a node with 1 GPU are refused in one line
-out="$(OMGD_EMU_DEVICES=1 "${MPI[@]}" -np 2 "$EMU_MPI" "${SMALL[@]}" --set output.dir="$SCRATCH/gpus" 2>&1)"; rc=$?
+out="$(env -u CUDA_VISIBLE_DEVICES OMGD_EMU_DEVICES=1 "${MPI[@]}" -np 2 "$EMU_MPI" "${SMALL[@]}" --set output.dir="$SCRATCH/gpus" 2>&1)"; rc=$?
 check "more ranks on a node than GPUs: refused in one line" "exit $rc: $(tail -3 <<<"$out")" \
     bash -c '[ '$rc' -ne 0 ] && [ '$rc' -ne 124 ] && [ "$(grep -c "^error: .*node-local rank 1 has no GPU of its own: this node has 1 GPU; start at most 1 rank per node" <<<"$1")" -eq 1 ]' _ "$out"
+# ... unless the launcher gave each rank a GPU of its own (srun --gpus-per-task=1:
+# CUDA_VISIBLE_DEVICES names one device per rank)
+out="$(CUDA_VISIBLE_DEVICES=3 OMGD_EMU_DEVICES=1 "${MPI[@]}" -x CUDA_VISIBLE_DEVICES -np 2 "$EMU_MPI" "${SMALL[@]}" \
+       --set train.steps=3 --set train.val_every=0 --set output.dir="$SCRATCH/gpu_per_task" 2>&1)"; rc=$?
+check "one visible GPU per rank (CUDA_VISIBLE_DEVICES): each rank takes it" "exit $rc: $(tail -3 <<<"$out")" \
+    bash -c '[ '$rc' -eq 0 ] && grep -q "rank 0 of 2 on GPU 0" <<<"$1"' _ "$out"
 finish
