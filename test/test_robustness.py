@@ -24,22 +24,9 @@ import sys
 import tempfile
 import time
 
+from tap import check, failed, not_ok, ok
+
 BIN = "./train_gpt2"
-failures = 0
-
-
-def ok(name):
-    print(f"ok - {name}", flush=True)
-
-
-def not_ok(name, why):
-    global failures
-    failures += 1
-    print(f"not ok - {name}: {why}", flush=True)
-
-
-def check(cond, name, why):
-    ok(name) if cond else not_ok(name, why)
 
 
 # A small GPT-2 (vocab 50257, so checkpoints are several MiB and take a while
@@ -151,7 +138,7 @@ def main():
         body(tmp, rng)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return 1 if failures else 0
+    return 1 if failed() else 0
 
 
 def body(tmp, rng):

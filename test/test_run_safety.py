@@ -30,24 +30,11 @@ import sys
 import tempfile
 import time
 
+from tap import check, failed, not_ok, ok
+
 BIN = os.environ.get("TRAIN_GPT2", "./train_gpt2")  # another build to compare with (e.g. the code before a fix)
-failures = 0
 # tiny models: one thread each (OpenMP's spinning threads crawl on a busy 2-core machine)
 os.environ["OMP_NUM_THREADS"] = "1"
-
-
-def ok(name):
-    print(f"ok - {name}", flush=True)
-
-
-def not_ok(name, why):
-    global failures
-    failures += 1
-    print(f"not ok - {name}: {why}", flush=True)
-
-
-def check(cond, name, why):
-    ok(name) if cond else not_ok(name, why)
 
 
 # A small GPT-2 with the full vocabulary (checkpoints of ~7 MB take a moment
@@ -447,7 +434,7 @@ def main():
                 fn(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return 1 if failures else 0
+    return 1 if failed() else 0
 
 
 if __name__ == "__main__":
